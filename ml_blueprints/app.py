@@ -1,0 +1,28 @@
+"""Builds the whole CDK app: every stack, tags, and the compliance rule packs.
+
+``app.py`` at the repository root calls :func:`build_app` for the CDK CLI; the test suite
+calls it too, so tests check exactly what ``cdk synth`` produces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+
+from ml_blueprints.compliance import apply_rule_packs
+from ml_blueprints.config import Settings, settings_from_context
+from ml_blueprints.stacks import DataLakeStack
+
+
+def build_app(
+    context: dict[str, Any] | None = None, outdir: str | None = None
+) -> tuple[cdk.App, Settings]:
+    """Create the app with every stack and the rule packs; returns it with its settings."""
+    app = cdk.App(context=context, outdir=outdir)
+    settings = settings_from_context(app.node)
+    DataLakeStack(app, "DataLake", settings=settings)
+    for key, value in settings.tags.items():
+        cdk.Tags.of(app).add(key, value)
+    apply_rule_packs(app)
+    return app, settings

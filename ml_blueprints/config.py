@@ -1,0 +1,166 @@
+"""Typed settings for the app, read from CDK context and validated with clear errors.
+
+Pass them on the command line (``cdk synth -c env_name=prod -c sandbox=true``) or set them
+in ``cdk.json`` under ``context``. Values from the command line arrive as strings, so
+booleans accept ``true/false/yes/no/1/0`` and numbers accept their decimal text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Node
+
+from ml_blueprints.constructs._common import LOG_RETENTION_ALLOWED, LOG_RETENTION_DAYS
+from ml_blueprints.validation import PropErrors
+
+#: Every context key the app reads, with what it means. The README lists the same keys.
+CONTEXT_KEYS: dict[str, str] = {
+    "env_name": "environment name used in stack names and the `environment` tag (default: dev)",
+    "sandbox": "true: every stateful resource is destroyed with its stack and buckets are "
+    "emptied first; false (default): data is retained when a stack is deleted",
+    "account": "AWS account id for the stacks (default: none, environment-agnostic)",
+    "region": "AWS region for the stacks (default: none, environment-agnostic)",
+    "max_azs": "availability zones for the VPC, 2 to 6 (default: 2)",
+    "nat_gateways": "NAT gateways, 0 to max_azs (default: 0: isolated subnets, no egress cost)",
+    "log_retention_days": "retention of the app's CloudWatch log groups (default: 365)",
+    "bucket_name_prefix": "prefix for explicit bucket names (default: none, "
+    "CloudFormation generates unique names)",
+}
+
+_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_TRUE = {"true", "yes", "1"}
+_FALSE = {"false", "no", "0"}
+
+PROJECT_TAG = "ml-blueprints"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The app's configuration. Every field has the default a newcomer gets."""
+
+    env_name: str = "dev"
+    sandbox: bool = False
+    account: str | None = None
+    region: str | None = None
+    max_azs: int = 2
+    nat_gateways: int = 0
+    log_retention_days: int = 365
+    bucket_name_prefix: str | None = None
+
+    @property
+    def removal_policy(self) -> cdk.RemovalPolicy:
+        """DESTROY in sandbox mode, RETAIN otherwise: the app's one removal switch."""
+        return cdk.RemovalPolicy.DESTROY if self.sandbox else cdk.RemovalPolicy.RETAIN
+
+    @property
+    def environment(self) -> cdk.Environment | None:
+        """The stacks' environment, or ``None`` for environment-agnostic stacks."""
+        if self.account is None and self.region is None:
+            return None
+        return cdk.Environment(account=self.account, region=self.region)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """Tags applied to every resource."""
+        return {"project": PROJECT_TAG, "environment": self.env_name}
+
+    def stack_name(self, layer: str) -> str:
+        """CloudFormation stack name for an architecture layer, e.g. ``mlbp-dev-data-lake``."""
+        return f"mlbp-{self.env_name}-{layer}"
+
+
+def _as_bool(raw: Any, key: str, errors: PropErrors) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+        return raw.strip().lower() in _TRUE
+    errors.add(key, raw, "a boolean: true or false")
+    return None
+
+
+def _as_int(raw: Any, key: str, errors: PropErrors) -> int | None:
+    if isinstance(raw, bool):
+        errors.add(key, raw, "a whole number")
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"-?\d+", raw.strip()):
+        return int(raw)
+    errors.add(key, raw, "a whole number")
+    return None
+
+
+def settings_from_context(node: Node) -> Settings:
+    """Read and validate :class:`Settings` from ``node``'s CDK context.
+
+    Raises one ``ValueError`` naming every bad key, its value and what is allowed.
+    """
+    errors = PropErrors("CDK context")
+    defaults = Settings()
+    values: dict[str, Any] = {}
+
+    def get(key: str) -> Any:
+        return node.try_get_context(key)
+
+    env_name = get("env_name")
+    if env_name is not None:
+        if errors.require(
+            isinstance(env_name, str) and bool(_ENV_NAME.match(env_name)),
+            "env_name",
+            env_name,
+            "1-16 characters: lowercase letters, digits and hyphens, starting with a letter",
+        ):
+            values["env_name"] = env_name
+
+    for key in ("sandbox",):
+        raw = get(key)
+        if raw is not None and (parsed := _as_bool(raw, key, errors)) is not None:
+            values[key] = parsed
+
+    account = get("account")
+    if account is not None:
+        account = str(account)
+        if errors.require(bool(_ACCOUNT.match(account)), "account", account, "12 digits"):
+            values["account"] = account
+    region = get("region")
+    if region is not None:
+        if errors.require(
+            isinstance(region, str) and bool(_REGION.match(region)),
+            "region",
+            region,
+            "an AWS region name such as eu-west-1",
+        ):
+            values["region"] = region
+
+    for key in ("max_azs", "nat_gateways", "log_retention_days"):
+        raw = get(key)
+        if raw is not None and (parsed := _as_int(raw, key, errors)) is not None:
+            values[key] = parsed
+
+    max_azs = values.get("max_azs", defaults.max_azs)
+    if "max_azs" in values:
+        errors.require(2 <= max_azs <= 6, "max_azs", max_azs, "2 to 6")
+    if "nat_gateways" in values:
+        nat = values["nat_gateways"]
+        errors.require(0 <= nat <= max_azs, "nat_gateways", nat, f"0 to max_azs ({max_azs})")
+    if "log_retention_days" in values:
+        days = values["log_retention_days"]
+        errors.require(
+            days in LOG_RETENTION_DAYS,
+            "log_retention_days",
+            days,
+            LOG_RETENTION_ALLOWED,
+        )
+
+    prefix = get("bucket_name_prefix")
+    if prefix is not None:
+        values["bucket_name_prefix"] = prefix  # validated by SecureDataLake, which uses it
+
+    errors.raise_if_any()
+    return Settings(**values)

@@ -1,0 +1,236 @@
+"""PrivateNetwork: a VPC for data workloads with no route to the internet by default.
+
+The course notes' VPC endpoint gateway: instances in private subnets reach S3 (and DynamoDB)
+through gateway endpoints, which cost nothing, instead of an internet or NAT gateway, which
+costs by the hour. The S3 gateway endpoint is what :class:`SecureDataLake` trusts in its
+bucket policy (``aws:SourceVpce``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from ml_blueprints.constructs._common import (
+    LOG_RETENTION,
+    LOG_RETENTION_ALLOWED,
+    LOG_RETENTION_DAYS,
+    allow_cloudwatch_logs,
+    own_provider_log_group,
+    pascal,
+)
+from ml_blueprints.validation import PropErrors
+
+_SERVICE_NAME = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*$")
+
+
+class PrivateNetwork(Construct):
+    """A VPC with private isolated subnets, gateway endpoints and encrypted flow logs.
+
+    Defaults:
+
+    - ``cidr``: ``10.0.0.0/16``.
+    - ``max_azs``: 2 availability zones, one private isolated subnet in each.
+    - ``nat_gateways``: 0. With one or more, each AZ also gets a public subnet (no
+      automatic public IPs) and the private subnets route out through the NAT gateways.
+    - Gateway endpoints for S3 and DynamoDB: always (they are free).
+    - ``interface_endpoints``: none. Give service names such as ``"sts"``, ``"glue"``,
+      ``"kinesis-streams"`` or ``"sagemaker.api"``; each endpoint costs by the hour per AZ.
+    - Flow logs of all traffic to a CloudWatch log group encrypted with ``encryption_key``
+      (a new customer-managed key with rotation when not given), kept
+      ``flow_log_retention_days`` (365) days, written by a role only VPC Flow Logs of this
+      account can assume.
+    - The default security group is closed (no rules), by CDK's custom resource, whose log
+      group is created in the stack (encrypted, same retention) so none is left behind.
+    - ``removal_policy``: RETAIN for the flow-log group and the key.
+
+    Attributes: ``vpc``, ``s3_endpoint``, ``dynamodb_endpoint``, ``interface_endpoints``
+    (by service name), ``flow_log``, ``flow_log_group``, ``key``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cidr: str = "10.0.0.0/16",
+        max_azs: int = 2,
+        nat_gateways: int = 0,
+        interface_endpoints: Sequence[str] = (),
+        flow_log_retention_days: int = 365,
+        encryption_key: kms.IKey | None = None,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+    ) -> None:
+        super().__init__(scope, id)
+        _validate(cidr, max_azs, nat_gateways, interface_endpoints, flow_log_retention_days)
+
+        self.key: kms.IKey = encryption_key or kms.Key(
+            self,
+            "FlowLogKey",
+            description="Encrypts the VPC flow logs of this PrivateNetwork",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+        )
+        allow_cloudwatch_logs(self.key)
+
+        subnets = [
+            ec2.SubnetConfiguration(
+                name="Private",
+                subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
+                if nat_gateways
+                else ec2.SubnetType.PRIVATE_ISOLATED,
+                cidr_mask=20,
+            )
+        ]
+        if nat_gateways:
+            subnets.insert(
+                0,
+                ec2.SubnetConfiguration(
+                    name="Public",
+                    subnet_type=ec2.SubnetType.PUBLIC,
+                    cidr_mask=24,
+                    map_public_ip_on_launch=False,
+                ),
+            )
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
+            max_azs=max_azs,
+            nat_gateways=nat_gateways,
+            subnet_configuration=subnets,
+            restrict_default_security_group=True,
+        )
+        restrict_default_sg = self.vpc.node.try_find_child(
+            "RestrictDefaultSecurityGroupCustomResource"
+        )
+        if restrict_default_sg is not None:
+            own_provider_log_group(
+                restrict_default_sg,
+                "Custom::VpcRestrictDefaultSGCustomResourceProvider",
+                key=self.key,
+                retention_days=flow_log_retention_days,
+                removal_policy=removal_policy,
+            )
+        private = ec2.SubnetSelection(subnet_group_name="Private")
+        self.s3_endpoint = self.vpc.add_gateway_endpoint(
+            "S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[private]
+        )
+        self.dynamodb_endpoint = self.vpc.add_gateway_endpoint(
+            "DynamoDbEndpoint", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+            subnets=[private],
+        )  # fmt: skip
+        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        for name in interface_endpoints:
+            self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
+                f"{pascal(name)}Endpoint",
+                service=ec2.InterfaceVpcEndpointAwsService(name),
+                subnets=private,
+                private_dns_enabled=True,
+            )
+
+        self.flow_log_group = logs.LogGroup(
+            self,
+            "FlowLogGroup",
+            encryption_key=self.key,
+            retention=LOG_RETENTION[flow_log_retention_days],
+            removal_policy=removal_policy,
+        )
+        self.flow_log_role = self._flow_log_role(self.flow_log_group)
+        self.flow_log = self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(
+                self.flow_log_group, self.flow_log_role
+            ),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+
+    def _flow_log_role(self, log_group: logs.LogGroup) -> iam.IRole:
+        """A role only VPC Flow Logs of this account can assume, allowed to write to
+        ``log_group`` and nothing else, through a customer-managed policy (no inline
+        policy: CDK's grants to it are dropped by ``without_policy_updates``)."""
+        stack = cdk.Stack.of(self)
+        role = iam.Role(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com").with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": stack.format_arn(
+                            service="ec2", resource="vpc-flow-log", resource_name="*"
+                        )
+                    },
+                }
+            ),
+            description="Lets VPC Flow Logs write this network's flow log group",
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "FlowLogPolicy",
+            description="Write access to this network's flow log group only",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["logs:CreateLogStream", "logs:PutLogEvents",
+                             "logs:DescribeLogStreams"],  # fmt: skip
+                    resources=[log_group.log_group_arn],
+                )
+            ],
+        )
+        role.add_managed_policy(policy)
+        return role.without_policy_updates()
+
+    @property
+    def private_subnets(self) -> ec2.SubnetSelection:
+        """The subnets workloads run in (isolated, or with NAT egress when asked)."""
+        return ec2.SubnetSelection(subnet_group_name="Private")
+
+
+def _validate(
+    cidr: str,
+    max_azs: int,
+    nat_gateways: int,
+    interface_endpoints: Sequence[str],
+    flow_log_retention_days: int,
+) -> None:
+    errors = PropErrors("PrivateNetwork")
+    match = re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})", cidr)
+    errors.require(
+        bool(match) and all(int(o) <= 255 for o in match.groups()[:4])
+        and 16 <= int(match.group(5)) <= 20,
+        "cidr", cidr, "an IPv4 CIDR block with a /16 to /20 prefix, e.g. 10.0.0.0/16",
+    )  # fmt: skip
+    errors.require(
+        isinstance(max_azs, int) and 1 <= max_azs <= 6, "max_azs", max_azs, "1 to 6"
+    )
+    errors.require(
+        isinstance(nat_gateways, int) and 0 <= nat_gateways <= max(max_azs, 0),
+        "nat_gateways", nat_gateways, f"0 to max_azs ({max_azs})",
+    )  # fmt: skip
+    seen: set[str] = set()
+    for name in interface_endpoints:
+        if not errors.require(
+            isinstance(name, str) and bool(_SERVICE_NAME.match(name)),
+            "interface_endpoints", name,
+            "AWS service names such as 'sts', 'glue', 'kinesis-streams', 'sagemaker.api'",
+        ):  # fmt: skip
+            continue
+        errors.require(name not in seen, "interface_endpoints", name, "each service once")
+        errors.require(
+            name not in ("s3", "dynamodb"), "interface_endpoints", name,
+            "not s3 or dynamodb: they already have free gateway endpoints",
+        )  # fmt: skip
+        seen.add(name)
+    errors.require(
+        flow_log_retention_days in LOG_RETENTION_DAYS,
+        "flow_log_retention_days", flow_log_retention_days,
+        LOG_RETENTION_ALLOWED,
+    )  # fmt: skip
+    errors.raise_if_any()

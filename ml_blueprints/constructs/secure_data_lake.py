@@ -1,0 +1,544 @@
+"""SecureDataLake: the S3 data lake the course notes build everything on.
+
+One customer-managed KMS key, one bucket per zone (``raw`` -> ``curated`` -> ``analytics`` by
+default) and a server-access-logs bucket every zone logs to. Each zone bucket is encrypted
+with SSE-KMS and S3 Bucket Keys, versioned, private, TLS-only, tiered by a per-zone
+lifecycle, and guarded by a bucket policy that forces encryption the way the notes describe
+and, when a VPC endpoint is given, keeps object data inside the VPC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from ml_blueprints.compliance import RULE_PACKS, acknowledge_all
+from ml_blueprints.constructs._common import (
+    LOG_RETENTION_ALLOWED,
+    LOG_RETENTION_DAYS,
+    allow_cloudwatch_logs,
+    own_provider_log_group,
+    pascal,
+)
+from ml_blueprints.validation import PropErrors
+
+
+@dataclass(frozen=True)
+class ZoneLifecycle:
+    """How one zone's objects age. ``None`` switches a step off.
+
+    - ``infrequent_access_after_days``: move current objects to STANDARD_IA (S3's minimum
+      is 30 days).
+    - ``glacier_after_days``: move current objects to Glacier Flexible Retrieval (at least
+      30 days after STANDARD_IA when both are set).
+    - ``expire_after_days``: delete current objects (after any transition).
+    - ``noncurrent_versions_expire_after_days``: delete overwritten or deleted versions.
+    """
+
+    infrequent_access_after_days: int | None = None
+    glacier_after_days: int | None = None
+    expire_after_days: int | None = None
+    noncurrent_versions_expire_after_days: int | None = 30
+
+
+#: The zones of the course notes' lake: landed as-is, cleaned, and served to analytics.
+DEFAULT_ZONES: tuple[str, ...] = ("raw", "curated", "analytics")
+
+#: Per-zone lifecycles. Raw data is the source of truth (kept forever, tiered to Glacier as it
+#: cools, old versions kept 90 days for recovery); curated data is rebuilt from raw so it only
+#: tiers to STANDARD_IA; analytics outputs are hot and short-lived versions are dropped fast.
+DEFAULT_LIFECYCLES: Mapping[str, ZoneLifecycle] = {
+    "raw": ZoneLifecycle(
+        infrequent_access_after_days=30,
+        glacier_after_days=180,
+        noncurrent_versions_expire_after_days=90,
+    ),
+    "curated": ZoneLifecycle(infrequent_access_after_days=90),
+    "analytics": ZoneLifecycle(),
+}
+
+#: Lifecycle of a zone the caller adds and gives no lifecycle of its own.
+DEFAULT_ZONE_LIFECYCLE = ZoneLifecycle()
+
+#: Object data actions the VPC endpoint restriction covers. Bucket-level actions
+#: (``s3:PutBucketPolicy``, ``s3:DeleteBucket``, ``s3:ListBucket``) are deliberately not
+#: covered, so CloudFormation can still update the policy and delete the stack.
+OBJECT_DATA_ACTIONS: tuple[str, ...] = (
+    "s3:GetObject*",
+    "s3:PutObject*",
+    "s3:DeleteObject*",
+    "s3:RestoreObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+
+#: Services whose forwarded requests (``aws:CalledVia``) may bypass the endpoint restriction:
+#: Athena reads and writes the lake with the caller's credentials from outside the VPC.
+DEFAULT_EXEMPT_CALLED_VIA: tuple[str, ...] = ("athena.amazonaws.com",)
+
+ACCESS_LOGS = "access-logs"
+_ZONE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+_BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$|^[a-z0-9]$")
+_S3_MIN_STANDARD_IA_DAYS = 30
+
+
+class SecureDataLake(Construct):
+    """Zone buckets under one KMS key, with encryption forced by bucket policy.
+
+    Defaults:
+
+    - ``zones``: ``raw``, ``curated``, ``analytics`` (lowercase names, 1-20 characters).
+    - ``encryption_key``: a new customer-managed key with yearly rotation.
+    - ``bucket_name_prefix``: none, so CloudFormation names the buckets; with a prefix the
+      buckets are ``<prefix>-<zone>`` and ``<prefix>-access-logs``.
+    - ``lifecycle``: :data:`DEFAULT_LIFECYCLES`, per zone; a caller's entry replaces the
+      default for that zone. Incomplete multipart uploads are aborted after
+      ``abort_incomplete_uploads_after_days`` (7).
+    - Every zone bucket: SSE-KMS with S3 Bucket Keys, block all public access, bucket owner
+      enforced, versioning, TLS 1.2 or newer only, access logs to ``access_logs_bucket``
+      under ``<zone>/``.
+    - Bucket policy on every zone: deny PUTs whose ``x-amz-server-side-encryption`` header
+      is anything but ``aws:kms``, whose KMS key header is not the lake's key, or that use
+      SSE-C (a PUT without headers gets the default encryption); deny non-TLS requests.
+    - ``vpc_endpoint``: none. When given, object data actions (:data:`OBJECT_DATA_ACTIONS`)
+      that do not come through it are denied, except for principals registered with
+      :meth:`exempt_from_endpoint_restriction` (or ``endpoint_exempt_principal_arns``), and
+      requests forwarded by ``exempt_called_via`` services (Athena).
+    - Access logs bucket: SSE-KMS with the lake key (S3 log delivery is granted use of it;
+      a caller's imported key must allow ``logging.s3.amazonaws.com`` itself), versioned,
+      TLS-only, logs expire after ``access_log_retention_days`` (365).
+    - ``removal_policy``: RETAIN. With DESTROY, ``auto_delete_objects`` defaults to True so
+      the buckets are emptied and deleted with the stack; the auto-delete function is
+      exempted from the endpoint restriction and logs to an encrypted log group kept
+      ``log_retention_days`` (365) that is deleted with the stack too.
+
+    Attributes: ``key``, ``buckets`` (zone -> bucket), ``access_logs_bucket``, ``zones``.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        zones: Sequence[str] = DEFAULT_ZONES,
+        encryption_key: kms.IKey | None = None,
+        bucket_name_prefix: str | None = None,
+        lifecycle: Mapping[str, ZoneLifecycle] | None = None,
+        abort_incomplete_uploads_after_days: int = 7,
+        access_log_retention_days: int = 365,
+        log_retention_days: int = 365,
+        vpc_endpoint: ec2.IVpcEndpoint | None = None,
+        endpoint_exempt_principal_arns: Sequence[str] = (),
+        exempt_called_via: Sequence[str] | None = None,
+        removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
+        auto_delete_objects: bool | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        auto_delete = (
+            auto_delete_objects
+            if auto_delete_objects is not None
+            else removal_policy == cdk.RemovalPolicy.DESTROY
+        )
+        called_via = tuple(exempt_called_via) if exempt_called_via is not None else None
+        _validate(
+            zones=zones,
+            bucket_name_prefix=bucket_name_prefix,
+            lifecycle=lifecycle or {},
+            abort_days=abort_incomplete_uploads_after_days,
+            access_log_retention_days=access_log_retention_days,
+            log_retention_days=log_retention_days,
+            vpc_endpoint=vpc_endpoint,
+            exempt_arns=endpoint_exempt_principal_arns,
+            exempt_called_via=called_via,
+            removal_policy=removal_policy,
+            auto_delete_objects=auto_delete,
+        )
+        self.zones: tuple[str, ...] = tuple(zones)
+        lifecycles = {**DEFAULT_LIFECYCLES, **(lifecycle or {})}
+
+        self._owns_key = encryption_key is None
+        self.key: kms.IKey = encryption_key or kms.Key(
+            self,
+            "Key",
+            description=f"Encrypts the data lake {self.node.path}",
+            enable_key_rotation=True,
+            removal_policy=removal_policy,
+            pending_window=cdk.Duration.days(7)
+            if removal_policy == cdk.RemovalPolicy.DESTROY
+            else None,
+        )
+
+        def name(suffix: str) -> str | None:
+            return f"{bucket_name_prefix}-{suffix}" if bucket_name_prefix else None
+
+        self.access_logs_bucket = s3.Bucket(
+            self,
+            "AccessLogsBucket",
+            bucket_name=name(ACCESS_LOGS),
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            enforce_ssl=True,
+            minimum_tls_version=1.2,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-access-logs",
+                    expiration=cdk.Duration.days(access_log_retention_days),
+                    noncurrent_version_expiration=cdk.Duration.days(1),
+                    abort_incomplete_multipart_upload_after=cdk.Duration.days(
+                        abort_incomplete_uploads_after_days
+                    ),
+                )
+            ],
+            removal_policy=removal_policy,
+            auto_delete_objects=auto_delete,
+        )
+
+        self.buckets: dict[str, s3.Bucket] = {}
+        for zone in self.zones:
+            self.buckets[zone] = s3.Bucket(
+                self,
+                f"{pascal(zone)}Bucket",
+                bucket_name=name(zone),
+                encryption=s3.BucketEncryption.KMS,
+                encryption_key=self.key,
+                bucket_key_enabled=True,
+                block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+                object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+                enforce_ssl=True,
+                minimum_tls_version=1.2,
+                versioned=True,
+                server_access_logs_bucket=self.access_logs_bucket,
+                server_access_logs_prefix=f"{zone}/",
+                lifecycle_rules=_lifecycle_rules(
+                    lifecycles.get(zone, DEFAULT_ZONE_LIFECYCLE),
+                    abort_incomplete_uploads_after_days,
+                ),
+                removal_policy=removal_policy,
+                auto_delete_objects=auto_delete,
+            )
+
+        for bucket in (self.access_logs_bucket, *self.buckets.values()):
+            acknowledge_all(
+                bucket,
+                [f"{pack}-S3BucketReplicationEnabled" for pack in RULE_PACKS[1:]],
+                "Cross-region replication is a disaster-recovery decision with the cost of a "
+                "second copy; within the region the lake keeps every object versioned, KMS "
+                "encrypted and retained on stack deletion. Add replication for DR needs.",
+            )
+        self._exempt_principal_arns: list[str] = list(endpoint_exempt_principal_arns)
+        if auto_delete:
+            self._own_auto_delete_provider(log_retention_days, removal_policy)
+        self.vpc_endpoint = vpc_endpoint
+        for bucket in self.buckets.values():
+            self._add_encryption_policy(bucket)
+            if vpc_endpoint is not None:
+                self._add_endpoint_restriction(
+                    bucket,
+                    vpc_endpoint,
+                    called_via if called_via is not None else DEFAULT_EXEMPT_CALLED_VIA,
+                )
+
+    def _own_auto_delete_provider(
+        self, log_retention_days: int, removal_policy: cdk.RemovalPolicy
+    ) -> None:
+        """Exempt CDK's bucket-emptying function from the endpoint restriction (it runs
+        outside the VPC) and give it an encrypted log group that is deleted with the stack."""
+        provider_id = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
+        provider = cdk.Stack.of(self).node.find_child(provider_id)
+        self._exempt_principal_arns.append(provider.role_arn)  # type: ignore[attr-defined]
+        if self._owns_key:
+            allow_cloudwatch_logs(self.key)
+        for bucket in (self.access_logs_bucket, *self.buckets.values()):
+            own_provider_log_group(
+                bucket.node.find_child("AutoDeleteObjectsCustomResource"),
+                provider_id,
+                key=self.key,
+                retention_days=log_retention_days,
+                removal_policy=removal_policy,
+            )
+
+    # ----------------------------------------------------------------------------- access
+
+    def bucket(self, zone: str) -> s3.Bucket:
+        """The bucket of ``zone``; a ``ValueError`` names the zones there are."""
+        if zone not in self.buckets:
+            raise ValueError(
+                f"SecureDataLake: invalid prop:\n  - zone={zone!r}: one of this lake's zones "
+                f"({', '.join(self.zones)})"
+            )
+        return self.buckets[zone]
+
+    def grant_read(
+        self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
+    ) -> iam.Grant:
+        """Let ``grantee`` list ``zone`` and read objects matching ``objects_key_pattern``,
+        and decrypt with the lake key."""
+        return self.bucket(zone).grant_read(grantee, objects_key_pattern)
+
+    def grant_write(
+        self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
+    ) -> iam.Grant:
+        """Let ``grantee`` write and delete objects matching ``objects_key_pattern`` in
+        ``zone``, and encrypt with the lake key."""
+        return self.bucket(zone).grant_write(grantee, objects_key_pattern)
+
+    def exempt_from_endpoint_restriction(self, principal: iam.IRole | str) -> None:
+        """Let ``principal`` (a role, or an IAM ARN pattern) use object data from outside the
+        VPC endpoint. For AWS services that reach S3 from their own network with their own
+        role: Firehose delivery, Glue crawlers and jobs. No effect without ``vpc_endpoint``.
+        """
+        arn = principal if isinstance(principal, str) else principal.role_arn
+        self._exempt_principal_arns.append(arn)
+
+    @property
+    def exempt_principal_arns(self) -> tuple[str, ...]:
+        """The principals exempt from the VPC endpoint restriction so far."""
+        return tuple(self._exempt_principal_arns)
+
+    # ---------------------------------------------------------------------------- policies
+
+    def _add_encryption_policy(self, bucket: s3.Bucket) -> None:
+        objects = bucket.arn_for_objects("*")
+        sse = "s3:x-amz-server-side-encryption"
+        sse_key = "s3:x-amz-server-side-encryption-aws-kms-key-id"
+        sse_c = "s3:x-amz-server-side-encryption-customer-algorithm"
+        for statement in (
+            iam.PolicyStatement(
+                sid="DenyEncryptionOtherThanKms",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"StringNotEquals": {sse: "aws:kms"}, "Null": {sse: "false"}},
+            ),
+            iam.PolicyStatement(
+                sid="DenyKmsKeyOtherThanLakeKey",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={
+                    "StringNotEquals": {sse_key: self.key.key_arn},
+                    "Null": {sse_key: "false"},
+                },
+            ),
+            iam.PolicyStatement(
+                sid="DenyCustomerProvidedKeys",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:PutObject"],
+                resources=[objects],
+                conditions={"Null": {sse_c: "false"}},
+            ),
+        ):
+            bucket.add_to_resource_policy(statement)
+
+    def _add_endpoint_restriction(
+        self, bucket: s3.Bucket, endpoint: ec2.IVpcEndpoint, called_via: Sequence[str]
+    ) -> None:
+        conditions: dict[str, object] = {
+            "StringNotEquals": {"aws:SourceVpce": endpoint.vpc_endpoint_id},
+            "ArnNotLike": cdk.Lazy.any(_ExemptPrincipals(self._exempt_principal_arns)),
+        }
+        if called_via:
+            conditions["ForAllValues:StringNotEquals"] = {"aws:CalledVia": list(called_via)}
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyObjectAccessOutsideVpcEndpoint",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=list(OBJECT_DATA_ACTIONS),
+                resources=[bucket.arn_for_objects("*")],
+                conditions=conditions,
+            )
+        )
+
+
+@jsii.implements(cdk.IStableAnyProducer)
+class _ExemptPrincipals:
+    """Renders the exempt principals at synth time, so roles registered after the lake was
+    built are included; renders nothing (no condition) when there are none."""
+
+    def __init__(self, arns: list[str]) -> None:
+        self._arns = arns
+
+    def produce(self) -> object:
+        return {"aws:PrincipalArn": list(self._arns)} if self._arns else None
+
+
+def _lifecycle_rules(zone: ZoneLifecycle, abort_days: int) -> list[s3.LifecycleRule]:
+    rules = [
+        s3.LifecycleRule(
+            id="abort-incomplete-multipart-uploads",
+            abort_incomplete_multipart_upload_after=cdk.Duration.days(abort_days),
+        )
+    ]
+    transitions = []
+    if zone.infrequent_access_after_days is not None:
+        transitions.append(
+            s3.Transition(
+                storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                transition_after=cdk.Duration.days(zone.infrequent_access_after_days),
+            )
+        )
+    if zone.glacier_after_days is not None:
+        transitions.append(
+            s3.Transition(
+                storage_class=s3.StorageClass.GLACIER,
+                transition_after=cdk.Duration.days(zone.glacier_after_days),
+            )
+        )
+    expiration = zone.expire_after_days
+    noncurrent = zone.noncurrent_versions_expire_after_days
+    if transitions or expiration is not None or noncurrent is not None:
+        rules.append(
+            s3.LifecycleRule(
+                id="tiering-and-expiry",
+                transitions=transitions or None,
+                expiration=cdk.Duration.days(expiration) if expiration is not None else None,
+                noncurrent_version_expiration=cdk.Duration.days(noncurrent)
+                if noncurrent is not None
+                else None,
+            )
+        )
+    return rules
+
+
+def _validate(
+    *,
+    zones: Sequence[str],
+    bucket_name_prefix: str | None,
+    lifecycle: Mapping[str, ZoneLifecycle],
+    abort_days: int,
+    access_log_retention_days: int,
+    log_retention_days: int,
+    vpc_endpoint: ec2.IVpcEndpoint | None,
+    exempt_arns: Sequence[str],
+    exempt_called_via: tuple[str, ...] | None,
+    removal_policy: cdk.RemovalPolicy,
+    auto_delete_objects: bool,
+) -> None:
+    errors = PropErrors("SecureDataLake")
+    if isinstance(zones, str):
+        errors.add("zones", zones, "a list of zone names, not a single string")
+        zones = ()
+    errors.require(len(zones) > 0, "zones", list(zones), "at least one zone")
+    seen: set[str] = set()
+    for zone in zones:
+        if not errors.require(
+            isinstance(zone, str) and bool(_ZONE_NAME.match(zone)),
+            "zones", zone,
+            "1-20 characters: lowercase letters, digits and hyphens, starting with a letter",
+        ):  # fmt: skip
+            continue
+        errors.require(zone not in seen, "zones", zone, "each zone once (duplicate name)")
+        errors.require(
+            zone != ACCESS_LOGS, "zones", zone, f"not {ACCESS_LOGS!r}: reserved for access logs"
+        )
+        seen.add(zone)
+
+    if bucket_name_prefix is not None and not cdk.Token.is_unresolved(bucket_name_prefix):
+        longest = max([ACCESS_LOGS, *[z for z in zones if isinstance(z, str)]], key=len)
+        limit = 63 - len(longest) - 1
+        errors.require(
+            bool(_BUCKET_PREFIX.match(bucket_name_prefix))
+            and ".." not in bucket_name_prefix
+            and not bucket_name_prefix.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
+            and 3 <= len(bucket_name_prefix) <= limit,
+            "bucket_name_prefix", bucket_name_prefix,
+            f"3-{limit} characters of lowercase letters, digits, hyphens and dots, starting "
+            "and ending with a letter or digit, no '..', not starting with 'xn--', 'sthree-' "
+            f"or 'amzn-s3-demo-' (so '<prefix>-{longest}' is a valid bucket name)",
+        )  # fmt: skip
+
+    for zone, rules in lifecycle.items():
+        prop = f"lifecycle[{zone!r}]"
+        if not errors.require(
+            zone in seen, "lifecycle", zone, f"a key naming one of the zones ({', '.join(seen)})"
+        ):
+            continue
+        _validate_zone_lifecycle(errors, prop, rules)
+
+    errors.require(
+        isinstance(abort_days, int) and abort_days >= 1,
+        "abort_incomplete_uploads_after_days", abort_days, "a whole number of days, at least 1",
+    )  # fmt: skip
+    errors.require(
+        isinstance(access_log_retention_days, int) and access_log_retention_days >= 1,
+        "access_log_retention_days", access_log_retention_days,
+        "a whole number of days, at least 1",
+    )  # fmt: skip
+    errors.require(
+        log_retention_days in LOG_RETENTION_DAYS, "log_retention_days", log_retention_days,
+        LOG_RETENTION_ALLOWED,
+    )  # fmt: skip
+    if vpc_endpoint is None:
+        errors.require(
+            not exempt_arns, "endpoint_exempt_principal_arns", list(exempt_arns),
+            "empty unless vpc_endpoint is given: without an endpoint nothing is restricted",
+        )  # fmt: skip
+        errors.require(
+            exempt_called_via is None, "exempt_called_via", exempt_called_via,
+            "unset unless vpc_endpoint is given: without an endpoint nothing is restricted",
+        )  # fmt: skip
+    errors.require(
+        not (auto_delete_objects and removal_policy != cdk.RemovalPolicy.DESTROY),
+        "auto_delete_objects", auto_delete_objects,
+        f"False unless removal_policy is DESTROY (got {removal_policy}): emptying a bucket "
+        "the stack retains would delete the data the retention is meant to keep",
+    )  # fmt: skip
+    errors.raise_if_any()
+
+
+def _validate_zone_lifecycle(errors: PropErrors, prop: str, rules: ZoneLifecycle) -> None:
+    if not errors.require(
+        isinstance(rules, ZoneLifecycle), prop, rules, "a ZoneLifecycle"
+    ):
+        return
+    fields = {
+        "infrequent_access_after_days": rules.infrequent_access_after_days,
+        "glacier_after_days": rules.glacier_after_days,
+        "expire_after_days": rules.expire_after_days,
+        "noncurrent_versions_expire_after_days": rules.noncurrent_versions_expire_after_days,
+    }
+    valid = True
+    for field, value in fields.items():
+        if value is not None:
+            valid &= errors.require(
+                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
+                f"{prop}.{field}", value, "a whole number of days, at least 1, or None",
+            )  # fmt: skip
+    if not valid:
+        return
+    ia, glacier, expire = rules.infrequent_access_after_days, rules.glacier_after_days, (
+        rules.expire_after_days
+    )
+    if ia is not None:
+        errors.require(
+            ia >= _S3_MIN_STANDARD_IA_DAYS, f"{prop}.infrequent_access_after_days", ia,
+            f"at least {_S3_MIN_STANDARD_IA_DAYS} (S3's minimum before STANDARD_IA)",
+        )  # fmt: skip
+    if ia is not None and glacier is not None:
+        errors.require(
+            glacier >= ia + 30, f"{prop}.glacier_after_days", glacier,
+            f"at least 30 days after infrequent_access_after_days ({ia}), i.e. >= {ia + 30}",
+        )  # fmt: skip
+    last_transition = max([d for d in (ia, glacier) if d is not None], default=None)
+    if expire is not None and last_transition is not None:
+        errors.require(
+            expire > last_transition, f"{prop}.expire_after_days", expire,
+            f"more than the last transition ({last_transition} days): lifecycle days in order",
+        )  # fmt: skip

@@ -1,0 +1,1 @@
+"""Code that runs inside AWS (Lambda handlers, Spark jobs). Pure Python, no CDK imports."""

@@ -1,0 +1,59 @@
+"""DataLakeStack: the layer everything else stands on: a private network and the lake."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from ml_blueprints.config import Settings
+from ml_blueprints.constructs import PrivateNetwork, SecureDataLake
+
+
+class DataLakeStack(cdk.Stack):
+    """PrivateNetwork + SecureDataLake, with the lake trusting the network's S3 endpoint.
+
+    Outputs: one bucket name per zone, the access-logs bucket, the lake key ARN, the VPC id
+    and the S3 gateway endpoint id.
+    """
+
+    def __init__(self, scope: Construct, id: str, *, settings: Settings, **kwargs) -> None:
+        kwargs.setdefault("stack_name", settings.stack_name("data-lake"))
+        kwargs.setdefault("env", settings.environment)
+        kwargs.setdefault(
+            "description", "ml-blueprints data lake layer: private VPC and secure S3 data lake"
+        )
+        super().__init__(scope, id, **kwargs)
+        self.network = PrivateNetwork(
+            self,
+            "Network",
+            max_azs=settings.max_azs,
+            nat_gateways=settings.nat_gateways,
+            flow_log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+        )
+        self.lake = SecureDataLake(
+            self,
+            "Lake",
+            bucket_name_prefix=settings.bucket_name_prefix,
+            vpc_endpoint=self.network.s3_endpoint,
+            removal_policy=settings.removal_policy,
+        )
+
+        for zone, bucket in self.lake.buckets.items():
+            cdk.CfnOutput(
+                self, f"{zone.capitalize()}BucketName", value=bucket.bucket_name,
+                description=f"S3 bucket of the {zone} zone",
+            )  # fmt: skip
+        cdk.CfnOutput(
+            self, "AccessLogsBucketName", value=self.lake.access_logs_bucket.bucket_name,
+            description="S3 bucket receiving the zones' server access logs",
+        )  # fmt: skip
+        cdk.CfnOutput(
+            self, "LakeKeyArn", value=self.lake.key.key_arn,
+            description="KMS key encrypting every zone",
+        )  # fmt: skip
+        cdk.CfnOutput(self, "VpcId", value=self.network.vpc.vpc_id, description="VPC id")
+        cdk.CfnOutput(
+            self, "S3EndpointId", value=self.network.s3_endpoint.vpc_endpoint_id,
+            description="S3 gateway endpoint the lake's bucket policies trust",
+        )  # fmt: skip
