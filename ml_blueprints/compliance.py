@@ -24,23 +24,49 @@ from constructs import IConstruct
 
 from ml_blueprints.packs import RULE_PACKS
 
-
 #: Reasons that explain nothing. A reason must say why the finding is safe *here*.
 GENERIC_REASONS = frozenset(
-    {"", "n/a", "na", "none", "todo", "tbd", "ok", "fine", "ignore", "ignored", "suppressed",
-     "acknowledged", "not needed", "not applicable", "false positive", "by design", "expected",
-     "accepted", "known", "test", "wip"}
-)  # fmt: skip
+    {
+        "",
+        "n/a",
+        "na",
+        "none",
+        "todo",
+        "tbd",
+        "ok",
+        "fine",
+        "ignore",
+        "ignored",
+        "suppressed",
+        "acknowledged",
+        "not needed",
+        "not applicable",
+        "false positive",
+        "by design",
+        "expected",
+        "accepted",
+        "known",
+        "test",
+        "wip",
+    }
+)
 MIN_REASON_LENGTH = 40
 
 
 @dataclass(frozen=True)
 class AcknowledgedFinding:
-    """One acknowledgment found in a construct tree."""
+    """One acknowledgment found in a construct tree. ``source`` is the rule pack, or the
+    validation source CDK records for anything else (``Annotation``, CDK's own
+    ``CloudFormation-Validate``)."""
 
     path: str
+    source: str
     finding: str
     reason: str
+
+    @property
+    def is_rule_pack_finding(self) -> bool:
+        return self.source in RULE_PACKS
 
 
 def apply_rule_packs(app: App) -> None:
@@ -109,6 +135,6 @@ def acknowledged_findings(root: IConstruct) -> list[AcknowledgedFinding]:
             if entry.type != key:
                 continue
             for rule_id, reason in dict(entry.data).items():
-                finding = rule_id.split("::", 1)[1] if "::" in rule_id else rule_id
-                found.append(AcknowledgedFinding(construct.node.path, finding, str(reason)))
+                source, _, finding = rule_id.rpartition("::")
+                found.append(AcknowledgedFinding(construct.node.path, source, finding, str(reason)))
     return found

@@ -108,35 +108,25 @@ def settings_from_context(node: Node) -> Settings:
     def get(key: str) -> Any:
         return node.try_get_context(key)
 
-    env_name = get("env_name")
-    if env_name is not None:
-        if errors.require(
-            isinstance(env_name, str) and bool(_ENV_NAME.match(env_name)),
-            "env_name",
-            env_name,
+    patterns = {
+        "env_name": (
+            _ENV_NAME,
             "1-16 characters: lowercase letters, digits and hyphens, starting with a letter",
-        ):
-            values["env_name"] = env_name
-
-    for key in ("sandbox",):
+        ),
+        "account": (_ACCOUNT, "12 digits"),
+        "region": (_REGION, "an AWS region name such as eu-west-1"),
+    }
+    for key, (pattern, allowed) in patterns.items():
         raw = get(key)
-        if raw is not None and (parsed := _as_bool(raw, key, errors)) is not None:
-            values[key] = parsed
+        if raw is None:
+            continue
+        text = str(raw) if key == "account" and isinstance(raw, int) else raw
+        if errors.require(isinstance(text, str) and bool(pattern.match(text)), key, raw, allowed):
+            values[key] = text
 
-    account = get("account")
-    if account is not None:
-        account = str(account)
-        if errors.require(bool(_ACCOUNT.match(account)), "account", account, "12 digits"):
-            values["account"] = account
-    region = get("region")
-    if region is not None:
-        if errors.require(
-            isinstance(region, str) and bool(_REGION.match(region)),
-            "region",
-            region,
-            "an AWS region name such as eu-west-1",
-        ):
-            values["region"] = region
+    raw = get("sandbox")
+    if raw is not None and (parsed := _as_bool(raw, "sandbox", errors)) is not None:
+        values["sandbox"] = parsed
 
     for key in ("max_azs", "nat_gateways", "log_retention_days"):
         raw = get(key)

@@ -1,8 +1,9 @@
 """Reusable L3 constructs, one module per pattern.
 
-    from ml_blueprints.constructs import PrivateNetwork, SecureDataLake
+from ml_blueprints.constructs import PrivateNetwork, SecureDataLake
 """
 
+from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.private_network import PrivateNetwork
 from ml_blueprints.constructs.secure_data_lake import (
     DEFAULT_LIFECYCLES,
@@ -14,6 +15,7 @@ from ml_blueprints.constructs.secure_data_lake import (
 __all__ = [
     "DEFAULT_LIFECYCLES",
     "DEFAULT_ZONES",
+    "ManagedPolicyRole",
     "PrivateNetwork",
     "SecureDataLake",
     "ZoneLifecycle",

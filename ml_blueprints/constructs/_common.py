@@ -41,15 +41,22 @@ def allow_cloudwatch_logs(key: kms.IKey) -> None:
         iam.PolicyStatement(
             sid="AllowCloudWatchLogsOfThisAccount",
             principals=[iam.ServicePrincipal(f"logs.{stack.region}.amazonaws.com")],
-            actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*",
-                     "kms:Describe*"],  # fmt: skip
+            actions=[
+                "kms:Encrypt*",
+                "kms:Decrypt*",
+                "kms:ReEncrypt*",
+                "kms:GenerateDataKey*",
+                "kms:Describe*",
+            ],
             resources=["*"],
             conditions={
                 "ArnLike": {
                     "kms:EncryptionContext:aws:logs:arn": stack.format_arn(
-                        service="logs", resource="log-group", resource_name="*",
+                        service="logs",
+                        resource="log-group",
+                        resource_name="*",
                         arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-                    )  # fmt: skip
+                    )
                 }
             },
         )
@@ -91,4 +98,3 @@ def own_provider_log_group(
         )
     custom_resource.node.add_dependency(log_group)
     return log_group  # type: ignore[return-value]
-

@@ -18,6 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from ml_blueprints.compliance import RULE_PACKS, acknowledge_all
 from ml_blueprints.constructs._common import (
     LOG_RETENTION,
     LOG_RETENTION_ALLOWED,
@@ -37,7 +38,8 @@ class PrivateNetwork(Construct):
     Defaults:
 
     - ``cidr``: ``10.0.0.0/16``.
-    - ``max_azs``: 2 availability zones, one private isolated subnet in each.
+    - ``max_azs``: 2 availability zones, one private isolated subnet in each (more need a
+      stack with an explicit account and region).
     - ``nat_gateways``: 0. With one or more, each AZ also gets a public subnet (no
       automatic public IPs) and the private subnets route out through the NAT gateways.
     - Gateway endpoints for S3 and DynamoDB: always (they are free).
@@ -69,7 +71,14 @@ class PrivateNetwork(Construct):
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
-        _validate(cidr, max_azs, nat_gateways, interface_endpoints, flow_log_retention_days)
+        _validate(
+            cidr,
+            max_azs,
+            nat_gateways,
+            interface_endpoints,
+            flow_log_retention_days,
+            env_agnostic=cdk.Token.is_unresolved(cdk.Stack.of(self).region),
+        )
 
         self.key: kms.IKey = encryption_key or kms.Key(
             self,
@@ -108,6 +117,14 @@ class PrivateNetwork(Construct):
             subnet_configuration=subnets,
             restrict_default_security_group=True,
         )
+        for subnet in self.vpc.public_subnets:
+            acknowledge_all(
+                subnet.node.find_child("DefaultRoute"),
+                [f"{pack}-VPCNoUnrestrictedRouteToIGW" for pack in RULE_PACKS[1:]],
+                "The caller asked for NAT gateways; only the public subnets that hold them "
+                "route to the internet gateway. Nothing else runs there and no public IPs are "
+                "assigned; workloads stay in the private subnets behind NAT.",
+            )
         restrict_default_sg = self.vpc.node.try_find_child(
             "RestrictDefaultSecurityGroupCustomResource"
         )
@@ -124,16 +141,33 @@ class PrivateNetwork(Construct):
             "S3Endpoint", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[private]
         )
         self.dynamodb_endpoint = self.vpc.add_gateway_endpoint(
-            "DynamoDbEndpoint", service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
+            "DynamoDbEndpoint",
+            service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
             subnets=[private],
-        )  # fmt: skip
+        )
         self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        self.endpoint_security_group: ec2.SecurityGroup | None = None
+        if interface_endpoints:
+            # One group for every interface endpoint: HTTPS from inside the VPC's own CIDR
+            # (a literal, so rule checks can read it), nothing out.
+            self.endpoint_security_group = ec2.SecurityGroup(
+                self,
+                "EndpointSecurityGroup",
+                vpc=self.vpc,
+                description="Interface endpoints: HTTPS from inside the VPC only",
+                allow_all_outbound=False,
+            )
+            self.endpoint_security_group.add_ingress_rule(
+                ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
+            )
         for name in interface_endpoints:
             self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
                 f"{pascal(name)}Endpoint",
                 service=ec2.InterfaceVpcEndpointAwsService(name),
                 subnets=private,
                 private_dns_enabled=True,
+                security_groups=[self.endpoint_security_group],  # type: ignore[list-item]
+                open=False,
             )
 
         self.flow_log_group = logs.LogGroup(
@@ -178,8 +212,11 @@ class PrivateNetwork(Construct):
             description="Write access to this network's flow log group only",
             statements=[
                 iam.PolicyStatement(
-                    actions=["logs:CreateLogStream", "logs:PutLogEvents",
-                             "logs:DescribeLogStreams"],  # fmt: skip
+                    actions=[
+                        "logs:CreateLogStream",
+                        "logs:PutLogEvents",
+                        "logs:DescribeLogStreams",
+                    ],
                     resources=[log_group.log_group_arn],
                 )
             ],
@@ -199,38 +236,56 @@ def _validate(
     nat_gateways: int,
     interface_endpoints: Sequence[str],
     flow_log_retention_days: int,
+    *,
+    env_agnostic: bool,
 ) -> None:
     errors = PropErrors("PrivateNetwork")
     match = re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})", cidr)
     errors.require(
-        bool(match) and all(int(o) <= 255 for o in match.groups()[:4])
+        bool(match)
+        and all(int(o) <= 255 for o in match.groups()[:4])
         and 16 <= int(match.group(5)) <= 20,
-        "cidr", cidr, "an IPv4 CIDR block with a /16 to /20 prefix, e.g. 10.0.0.0/16",
-    )  # fmt: skip
-    errors.require(
-        isinstance(max_azs, int) and 1 <= max_azs <= 6, "max_azs", max_azs, "1 to 6"
+        "cidr",
+        cidr,
+        "an IPv4 CIDR block with a /16 to /20 prefix, e.g. 10.0.0.0/16",
     )
+    if errors.require(isinstance(max_azs, int) and 1 <= max_azs <= 6, "max_azs", max_azs, "1 to 6"):
+        # CloudFormation can only pick 2 AZs for a stack without a region; CDK would quietly
+        # build fewer subnets than asked for.
+        errors.require(
+            not env_agnostic or max_azs <= 2,
+            "max_azs",
+            max_azs,
+            "at most 2 in an environment-agnostic stack: give the stack an account and "
+            "region to use more",
+        )
     errors.require(
         isinstance(nat_gateways, int) and 0 <= nat_gateways <= max(max_azs, 0),
-        "nat_gateways", nat_gateways, f"0 to max_azs ({max_azs})",
-    )  # fmt: skip
+        "nat_gateways",
+        nat_gateways,
+        f"0 to max_azs ({max_azs})",
+    )
     seen: set[str] = set()
     for name in interface_endpoints:
         if not errors.require(
             isinstance(name, str) and bool(_SERVICE_NAME.match(name)),
-            "interface_endpoints", name,
+            "interface_endpoints",
+            name,
             "AWS service names such as 'sts', 'glue', 'kinesis-streams', 'sagemaker.api'",
-        ):  # fmt: skip
+        ):
             continue
         errors.require(name not in seen, "interface_endpoints", name, "each service once")
         errors.require(
-            name not in ("s3", "dynamodb"), "interface_endpoints", name,
+            name not in ("s3", "dynamodb"),
+            "interface_endpoints",
+            name,
             "not s3 or dynamodb: they already have free gateway endpoints",
-        )  # fmt: skip
+        )
         seen.add(name)
     errors.require(
         flow_log_retention_days in LOG_RETENTION_DAYS,
-        "flow_log_retention_days", flow_log_retention_days,
+        "flow_log_retention_days",
+        flow_log_retention_days,
         LOG_RETENTION_ALLOWED,
-    )  # fmt: skip
+    )
     errors.raise_if_any()

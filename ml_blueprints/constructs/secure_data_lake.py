@@ -143,6 +143,9 @@ class SecureDataLake(Construct):
         auto_delete_objects: bool | None = None,
     ) -> None:
         super().__init__(scope, id)
+        # S3 log delivery through the bucket policy, not the legacy log-delivery ACL (which
+        # needs ACLs enabled): set here so the lake does not depend on the app's flags.
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
         auto_delete = (
             auto_delete_objects
             if auto_delete_objects is not None
@@ -440,9 +443,10 @@ def _validate(
     for zone in zones:
         if not errors.require(
             isinstance(zone, str) and bool(_ZONE_NAME.match(zone)),
-            "zones", zone,
+            "zones",
+            zone,
             "1-20 characters: lowercase letters, digits and hyphens, starting with a letter",
-        ):  # fmt: skip
+        ):
             continue
         errors.require(zone not in seen, "zones", zone, "each zone once (duplicate name)")
         errors.require(
@@ -458,11 +462,12 @@ def _validate(
             and ".." not in bucket_name_prefix
             and not bucket_name_prefix.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
             and 3 <= len(bucket_name_prefix) <= limit,
-            "bucket_name_prefix", bucket_name_prefix,
+            "bucket_name_prefix",
+            bucket_name_prefix,
             f"3-{limit} characters of lowercase letters, digits, hyphens and dots, starting "
             "and ending with a letter or digit, no '..', not starting with 'xn--', 'sthree-' "
             f"or 'amzn-s3-demo-' (so '<prefix>-{longest}' is a valid bucket name)",
-        )  # fmt: skip
+        )
 
     for zone, rules in lifecycle.items():
         prop = f"lifecycle[{zone!r}]"
@@ -474,39 +479,47 @@ def _validate(
 
     errors.require(
         isinstance(abort_days, int) and abort_days >= 1,
-        "abort_incomplete_uploads_after_days", abort_days, "a whole number of days, at least 1",
-    )  # fmt: skip
+        "abort_incomplete_uploads_after_days",
+        abort_days,
+        "a whole number of days, at least 1",
+    )
     errors.require(
         isinstance(access_log_retention_days, int) and access_log_retention_days >= 1,
-        "access_log_retention_days", access_log_retention_days,
+        "access_log_retention_days",
+        access_log_retention_days,
         "a whole number of days, at least 1",
-    )  # fmt: skip
+    )
     errors.require(
-        log_retention_days in LOG_RETENTION_DAYS, "log_retention_days", log_retention_days,
+        log_retention_days in LOG_RETENTION_DAYS,
+        "log_retention_days",
+        log_retention_days,
         LOG_RETENTION_ALLOWED,
-    )  # fmt: skip
+    )
     if vpc_endpoint is None:
         errors.require(
-            not exempt_arns, "endpoint_exempt_principal_arns", list(exempt_arns),
+            not exempt_arns,
+            "endpoint_exempt_principal_arns",
+            list(exempt_arns),
             "empty unless vpc_endpoint is given: without an endpoint nothing is restricted",
-        )  # fmt: skip
+        )
         errors.require(
-            exempt_called_via is None, "exempt_called_via", exempt_called_via,
+            exempt_called_via is None,
+            "exempt_called_via",
+            exempt_called_via,
             "unset unless vpc_endpoint is given: without an endpoint nothing is restricted",
-        )  # fmt: skip
+        )
     errors.require(
         not (auto_delete_objects and removal_policy != cdk.RemovalPolicy.DESTROY),
-        "auto_delete_objects", auto_delete_objects,
+        "auto_delete_objects",
+        auto_delete_objects,
         f"False unless removal_policy is DESTROY (got {removal_policy}): emptying a bucket "
         "the stack retains would delete the data the retention is meant to keep",
-    )  # fmt: skip
+    )
     errors.raise_if_any()
 
 
 def _validate_zone_lifecycle(errors: PropErrors, prop: str, rules: ZoneLifecycle) -> None:
-    if not errors.require(
-        isinstance(rules, ZoneLifecycle), prop, rules, "a ZoneLifecycle"
-    ):
+    if not errors.require(isinstance(rules, ZoneLifecycle), prop, rules, "a ZoneLifecycle"):
         return
     fields = {
         "infrequent_access_after_days": rules.infrequent_access_after_days,
@@ -519,26 +532,36 @@ def _validate_zone_lifecycle(errors: PropErrors, prop: str, rules: ZoneLifecycle
         if value is not None:
             valid &= errors.require(
                 isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                f"{prop}.{field}", value, "a whole number of days, at least 1, or None",
-            )  # fmt: skip
+                f"{prop}.{field}",
+                value,
+                "a whole number of days, at least 1, or None",
+            )
     if not valid:
         return
-    ia, glacier, expire = rules.infrequent_access_after_days, rules.glacier_after_days, (
-        rules.expire_after_days
+    ia, glacier, expire = (
+        rules.infrequent_access_after_days,
+        rules.glacier_after_days,
+        (rules.expire_after_days),
     )
     if ia is not None:
         errors.require(
-            ia >= _S3_MIN_STANDARD_IA_DAYS, f"{prop}.infrequent_access_after_days", ia,
+            ia >= _S3_MIN_STANDARD_IA_DAYS,
+            f"{prop}.infrequent_access_after_days",
+            ia,
             f"at least {_S3_MIN_STANDARD_IA_DAYS} (S3's minimum before STANDARD_IA)",
-        )  # fmt: skip
+        )
     if ia is not None and glacier is not None:
         errors.require(
-            glacier >= ia + 30, f"{prop}.glacier_after_days", glacier,
+            glacier >= ia + 30,
+            f"{prop}.glacier_after_days",
+            glacier,
             f"at least 30 days after infrequent_access_after_days ({ia}), i.e. >= {ia + 30}",
-        )  # fmt: skip
+        )
     last_transition = max([d for d in (ia, glacier) if d is not None], default=None)
     if expire is not None and last_transition is not None:
         errors.require(
-            expire > last_transition, f"{prop}.expire_after_days", expire,
+            expire > last_transition,
+            f"{prop}.expire_after_days",
+            expire,
             f"more than the last transition ({last_transition} days): lifecycle days in order",
-        )  # fmt: skip
+        )

@@ -41,19 +41,27 @@ class DataLakeStack(cdk.Stack):
 
         for zone, bucket in self.lake.buckets.items():
             cdk.CfnOutput(
-                self, f"{zone.capitalize()}BucketName", value=bucket.bucket_name,
+                self,
+                f"{zone.capitalize()}BucketName",
+                value=bucket.bucket_name,
                 description=f"S3 bucket of the {zone} zone",
-            )  # fmt: skip
+            )
         cdk.CfnOutput(
-            self, "AccessLogsBucketName", value=self.lake.access_logs_bucket.bucket_name,
+            self,
+            "AccessLogsBucketName",
+            value=self.lake.access_logs_bucket.bucket_name,
             description="S3 bucket receiving the zones' server access logs",
-        )  # fmt: skip
+        )
         cdk.CfnOutput(
-            self, "LakeKeyArn", value=self.lake.key.key_arn,
+            self,
+            "LakeKeyArn",
+            value=self.lake.key.key_arn,
             description="KMS key encrypting every zone",
-        )  # fmt: skip
+        )
         cdk.CfnOutput(self, "VpcId", value=self.network.vpc.vpc_id, description="VPC id")
         cdk.CfnOutput(
-            self, "S3EndpointId", value=self.network.s3_endpoint.vpc_endpoint_id,
+            self,
+            "S3EndpointId",
+            value=self.network.s3_endpoint.vpc_endpoint_id,
             description="S3 gateway endpoint the lake's bucket policies trust",
-        )  # fmt: skip
+        )

@@ -1,0 +1,44 @@
+"""ManagedPolicyRole: an IAM role whose grants land in a customer-managed policy.
+
+CDK's ``grant_*`` methods add statements to a role's inline ``DefaultPolicy``. HIPAA, NIST
+800-53 and PCI DSS all reject inline policies (``IAMNoInlinePolicy``): a managed policy can
+be reviewed, versioned and reused on its own. This role keeps every ``grant_*`` and
+``add_to_policy`` working and puts the statements in one managed policy attached to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+
+class ManagedPolicyRole(iam.Role):
+    """``iam.Role`` (same props) with grants collected in one customer-managed policy.
+
+    The policy (``.grants_policy``) is created on the first grant, so a role nobody grants
+    anything to has none. Inline ``inline_policies`` are refused for the same reason.
+    """
+
+    def __init__(self, scope: Construct, id: str, **role_props: Any) -> None:
+        if role_props.get("inline_policies"):
+            raise ValueError(
+                "ManagedPolicyRole: invalid prop:\n  - inline_policies=...: not allowed; "
+                "grant to the role or attach managed policies instead"
+            )
+        super().__init__(scope, id, **role_props)
+        self.grants_policy: iam.ManagedPolicy | None = None
+
+    def add_to_principal_policy(
+        self, statement: iam.PolicyStatement
+    ) -> iam.AddToPrincipalPolicyResult:
+        if self.grants_policy is None:
+            self.grants_policy = iam.ManagedPolicy(
+                self, "GrantsPolicy", description=f"Grants to {self.node.path}"
+            )
+            self.add_managed_policy(self.grants_policy)
+        self.grants_policy.add_statements(statement)
+        return iam.AddToPrincipalPolicyResult(
+            statement_added=True, policy_dependable=self.grants_policy
+        )

@@ -1,0 +1,104 @@
+"""Session fixtures: each app is synthesized once, with the rule packs, and tests read the
+templates from it. A compliance finding fails the fixture, and so every test that uses it."""
+
+from __future__ import annotations
+
+from ml_blueprints.toolchain import use_supported_node
+
+use_supported_node()  # before aws_cdk starts jsii
+
+import json  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import aws_cdk as cdk  # noqa: E402
+import pytest  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from ml_blueprints.app import build_app  # noqa: E402
+from ml_blueprints.compliance import apply_rule_packs  # noqa: E402
+from ml_blueprints.config import CONTEXT_KEYS, Settings  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The feature flags from cdk.json, which the CLI passes to app.py; tests pass them too.
+FEATURE_FLAGS: dict[str, Any] = {
+    key: value
+    for key, value in json.loads((ROOT / "cdk.json").read_text())["context"].items()
+    if key not in CONTEXT_KEYS
+}
+
+
+@dataclass
+class Synthesized:
+    """A synthesized app: its stacks' templates, read once and cached."""
+
+    app: cdk.App
+    outdir: Path
+    settings: Settings | None = None
+    _templates: dict[str, Template] = field(default_factory=dict)
+
+    def stack(self, stack_id: str) -> cdk.Stack:
+        return self.app.node.find_child(stack_id)  # type: ignore[return-value]
+
+    def template(self, stack_id: str) -> Template:
+        if stack_id not in self._templates:
+            self._templates[stack_id] = Template.from_json(self.template_json(stack_id))
+        return self._templates[stack_id]
+
+    def template_json(self, stack_id: str) -> dict[str, Any]:
+        artifact = self.stack(stack_id).artifact_id
+        return json.loads((self.outdir / f"{artifact}.template.json").read_text())
+
+    def resources(self, stack_id: str, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template_json(stack_id)["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+
+def synth_project_app(outdir: Path, **context: Any) -> Synthesized:
+    """Build and synthesize the project's app exactly as app.py does, with ``context``."""
+    app, settings = build_app(context={**FEATURE_FLAGS, **context}, outdir=str(outdir))
+    app.synth()
+    return Synthesized(app=app, outdir=outdir, settings=settings)
+
+
+def synth_stacks(outdir: Path, build: Callable[[cdk.App], None]) -> Synthesized:
+    """Synthesize an app of test stacks made by ``build``, with the same rule packs."""
+    app = cdk.App(context=FEATURE_FLAGS, outdir=str(outdir))
+    build(app)
+    apply_rule_packs(app)
+    app.synth()
+    return Synthesized(app=app, outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The project's app with the default configuration (data retained)."""
+    return synth_project_app(tmp_path_factory.mktemp("cdk-default"))
+
+
+@pytest.fixture(scope="session")
+def sandbox_project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The project's app in sandbox mode (everything destroyed with its stack)."""
+    return synth_project_app(tmp_path_factory.mktemp("cdk-sandbox"), sandbox="true", env_name="sbx")
+
+
+@pytest.fixture(scope="session")
+def all_apps(
+    project: Synthesized, sandbox_project: Synthesized, construct_variants: Synthesized
+) -> list[Synthesized]:
+    """Every app the session synthesizes, for checks that apply to all of them."""
+    return [project, sandbox_project, construct_variants]
+
+
+@pytest.fixture(scope="session")
+def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """The constructs with non-default props, one stack each, synthesized once."""
+    from tests.constructs.variants import build_variants
+
+    return synth_stacks(tmp_path_factory.mktemp("cdk-variants"), build_variants)

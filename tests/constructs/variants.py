@@ -1,0 +1,106 @@
+"""Stacks that exercise the constructs' non-default props, for the construct tests.
+
+They are synthesized once per session with the same rule packs as the project's app, so
+each variant is also covered by the compliance and cfn-lint checks.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+
+from ml_blueprints.compliance import acknowledge
+from ml_blueprints.constructs import (
+    ManagedPolicyRole,
+    PrivateNetwork,
+    SecureDataLake,
+    ZoneLifecycle,
+)
+
+IMPORTED_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PATTERN_EXEMPTION = "arn:aws:iam::111122223333:role/etl-*"
+
+
+VARIANT_ENV = cdk.Environment(account="111122223333", region="eu-west-1")
+
+
+def build_variants(app: cdk.App) -> None:
+    # What `cdk synth` would look up for an environment-specific stack, given here offline.
+    app.node.set_context(
+        "availability-zones:account=111122223333:region=eu-west-1",
+        ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
+    )
+    network_stack = cdk.Stack(app, "NetworkWithNat", env=VARIANT_ENV)
+    PrivateNetwork(
+        network_stack,
+        "Network",
+        cidr="10.20.0.0/16",
+        max_azs=3,
+        nat_gateways=1,
+        interface_endpoints=["sts", "kinesis-streams"],
+        flow_log_retention_days=90,
+    )
+
+    custom = cdk.Stack(app, "LakeCustomZones")
+    SecureDataLake(
+        custom,
+        "Lake",
+        zones=["landing", "raw", "features"],
+        bucket_name_prefix="acme-ml-dev",
+        lifecycle={
+            "landing": ZoneLifecycle(expire_after_days=14, noncurrent_versions_expire_after_days=1)
+        },
+        abort_incomplete_uploads_after_days=3,
+        access_log_retention_days=90,
+    )
+
+    shared = cdk.Stack(app, "LakeSharedKey")
+    network = PrivateNetwork(shared, "Network")
+    key = kms.Key.from_key_arn(shared, "ImportedKey", IMPORTED_KEY_ARN)
+    lake = SecureDataLake(
+        shared,
+        "Lake",
+        encryption_key=key,
+        vpc_endpoint=network.s3_endpoint,
+        endpoint_exempt_principal_arns=[PATTERN_EXEMPTION],
+        exempt_called_via=["athena.amazonaws.com", "glue.amazonaws.com"],
+    )
+    reader = ManagedPolicyRole(
+        shared,
+        "Reader",
+        assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+        description="Reads the curated zone",
+    )
+    writer = ManagedPolicyRole(
+        shared,
+        "Writer",
+        assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"),
+        description="Writes events/ in the raw zone",
+    )
+    lake.grant_read("curated", reader)
+    lake.grant_write("raw", writer, "events/*")
+    lake.exempt_from_endpoint_restriction(writer)  # registered after the lake was built
+    for role, zone in ((reader, "curated"), (writer, "raw")):
+        policy = role.grants_policy
+        for finding in _grant_findings(lake, zone, role is writer):
+            acknowledge(
+                policy,
+                finding,
+                "Test role: the wildcards are the object actions and keys of a single lake "
+                "zone prefix that SecureDataLake.grant_* scopes it to, which is the point.",
+            )
+
+
+def _grant_findings(lake: SecureDataLake, zone: str, write: bool) -> list[str]:
+    stack = cdk.Stack.of(lake)
+    bucket_id = stack.get_logical_id(lake.bucket(zone).node.default_child)  # type: ignore[arg-type]
+    pattern = "events/*" if write else "*"
+    actions = (
+        ["s3:DeleteObject*", "s3:Abort*", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+        if write
+        else ["s3:GetObject*", "s3:GetBucket*", "s3:List*"]
+    )
+    return [f"AwsSolutions-IAM5[Action::{a}]" for a in actions] + [
+        f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/{pattern}]"
+    ]

@@ -1,0 +1,118 @@
+"""The compliance gates: all four rule packs run, nothing is left open, every
+acknowledgment is specific, used and explained, and cfn-lint finds no errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_s3 as s3
+
+from ml_blueprints.compliance import (
+    acknowledge,
+    acknowledged_findings,
+    apply_rule_packs,
+    check_reason,
+)
+from ml_blueprints.packs import RULE_PACKS
+from ml_blueprints.report import lint_errors, read_validation_report, templates
+from tests.conftest import FEATURE_FLAGS, Synthesized
+
+
+def test_no_unacknowledged_finding_in_any_app(all_apps: list[Synthesized]) -> None:
+    for synth in all_apps:
+        summary = read_validation_report(synth.outdir)
+        assert set(summary.open_findings) >= set(RULE_PACKS)
+        assert summary.clean, summary.open_findings
+
+
+def test_every_acknowledgment_is_explained_and_used(all_apps: list[Synthesized]) -> None:
+    total = 0
+    for synth in all_apps:
+        used = {
+            (a.acknowledged_at, a.rule) for a in read_validation_report(synth.outdir).acknowledged
+        }
+        for ack in acknowledged_findings(synth.app):
+            # A rule id without its pack is recorded as an annotation and silences nothing.
+            assert not (ack.source == "Annotation" and ack.finding.startswith(RULE_PACKS)), ack
+            if not ack.is_rule_pack_finding:
+                continue  # CDK's own, e.g. CloudFormation-Validate::W3010 on every stack
+            total += 1
+            assert check_reason(ack.reason) is None, (ack.path, ack.finding, ack.reason)
+            assert (ack.path, ack.finding) in used, f"unused acknowledgment {ack}"
+    assert total > 0  # the lake acknowledges replication; an empty walk would be a bug
+
+
+def test_cfn_lint_finds_no_errors_in_any_template(all_apps: list[Synthesized]) -> None:
+    checked = 0
+    for synth in all_apps:
+        for template in templates(synth.outdir):
+            errors, _warnings = lint_errors(template)
+            assert errors == []
+            checked += 1
+    assert checked >= 5
+
+
+def test_all_four_rule_packs_fail_a_non_compliant_stack(tmp_path: Path) -> None:
+    app = cdk.App(context=FEATURE_FLAGS, outdir=str(tmp_path))
+    s3.Bucket(cdk.Stack(app, "Careless"), "Bucket")
+    apply_rule_packs(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    failed = {p["pluginName"] for p in report["pluginReports"] if p["conclusion"] == "failure"}
+    assert failed == set(RULE_PACKS)
+
+
+def test_an_acknowledgment_suppresses_exactly_its_finding(tmp_path: Path) -> None:
+    app = cdk.App(context=FEATURE_FLAGS, outdir=str(tmp_path))
+    bucket = s3.Bucket(cdk.Stack(app, "Careless"), "Bucket", enforce_ssl=True)
+    acknowledge(
+        bucket,
+        "AwsSolutions-S1",
+        "A test bucket that exists only to show that one "
+        "acknowledgment suppresses one finding and nothing else.",
+    )
+    apply_rule_packs(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    summary = read_validation_report(tmp_path)
+    assert [(a.rule, a.acknowledged_at) for a in summary.acknowledged] == [
+        ("AwsSolutions-S1", "Careless/Bucket")
+    ]
+    assert summary.open_findings["AwsSolutions"] == []
+    assert any("S3BucketLoggingEnabled" in f for f in summary.open_findings["HIPAA.Security"])
+
+
+@pytest.mark.parametrize(
+    ("finding", "reason", "expected"),
+    [
+        ("S1", "x" * 50, "finding='S1': a rule id of one of the packs"),
+        ("AwsSolutions-", "x" * 50, "finding='AwsSolutions-'"),
+        ("Foo-S1", "x" * 50, "finding='Foo-S1'"),
+        ("AwsSolutions-S1", "", "is generic"),
+        ("AwsSolutions-S1", "False positive.", "is generic"),
+        ("AwsSolutions-S1", "needed for the app", "is too short"),
+    ],
+)
+def test_acknowledge_refuses_unknown_rules_and_empty_or_generic_reasons(
+    finding: str, reason: str, expected: str
+) -> None:
+    scope = cdk.Stack(cdk.App(), "S")
+    with pytest.raises(ValueError, match=r"^acknowledge: ") as error:
+        acknowledge(scope, finding, reason)
+    assert expected in str(error.value)
+
+
+def test_acknowledge_qualifies_the_rule_with_its_pack() -> None:
+    scope = cdk.Stack(cdk.App(), "S")
+    reason = "A specific reason that explains why this finding is safe in this very place."
+    acknowledge(scope, "AwsSolutions-IAM5[Resource::*]", reason)
+    entries = [
+        m.data
+        for m in scope.node.metadata
+        if m.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    ]
+    assert entries == [{"AwsSolutions::AwsSolutions-IAM5[Resource::*]": reason}]

@@ -1,0 +1,91 @@
+"""Settings from CDK context: defaults, parsing of command-line strings, clear errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from ml_blueprints.config import CONTEXT_KEYS, Settings, settings_from_context
+
+
+def _settings(**context: Any) -> Settings:
+    return settings_from_context(cdk.App(context=context).node)
+
+
+def test_defaults_retain_data_and_are_environment_agnostic() -> None:
+    settings = _settings()
+    assert settings == Settings()
+    assert settings.env_name == "dev"
+    assert settings.sandbox is False
+    assert settings.removal_policy == cdk.RemovalPolicy.RETAIN
+    assert settings.environment is None
+    assert settings.tags == {"project": "ml-blueprints", "environment": "dev"}
+    assert settings.stack_name("data-lake") == "mlbp-dev-data-lake"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("YES", True), ("1", True), ("false", False), ("no", False), (True, True)],
+)
+def test_sandbox_accepts_command_line_booleans(raw: Any, expected: bool) -> None:
+    settings = _settings(sandbox=raw)
+    assert settings.sandbox is expected
+    expected_policy = cdk.RemovalPolicy.DESTROY if expected else cdk.RemovalPolicy.RETAIN
+    assert settings.removal_policy == expected_policy
+
+
+def test_numbers_and_environment_from_strings() -> None:
+    settings = _settings(
+        max_azs="3",
+        nat_gateways="1",
+        log_retention_days="90",
+        account="111122223333",
+        region="eu-west-1",
+        env_name="prod",
+    )
+    assert (settings.max_azs, settings.nat_gateways, settings.log_retention_days) == (3, 1, 90)
+    assert settings.environment is not None
+    assert (settings.environment.account, settings.environment.region) == (
+        "111122223333",
+        "eu-west-1",
+    )
+    assert settings.stack_name("data-lake") == "mlbp-prod-data-lake"
+
+
+@pytest.mark.parametrize(
+    ("context", "expected"),
+    [
+        ({"env_name": "Prod"}, "env_name='Prod': 1-16 characters"),
+        ({"env_name": "a-very-long-environment"}, "env_name='a-very-long-environment'"),
+        ({"sandbox": "maybe"}, "sandbox='maybe': a boolean: true or false"),
+        ({"account": "1234"}, "account='1234': 12 digits"),
+        ({"region": "mars-1"}, "region='mars-1': an AWS region name"),
+        ({"max_azs": "two"}, "max_azs='two': a whole number"),
+        ({"max_azs": 1}, "max_azs=1: 2 to 6"),
+        ({"nat_gateways": 3}, "nat_gateways=3: 0 to max_azs (2)"),
+        ({"nat_gateways": True}, "nat_gateways=True: a whole number"),
+        ({"log_retention_days": 42}, "log_retention_days=42: one of CloudWatch Logs' periods"),
+    ],
+)
+def test_bad_context_is_refused_with_a_clear_error(context: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ValueError, match=r"^CDK context: invalid prop") as error:
+        _settings(**context)
+    assert expected in str(error.value)
+
+
+def test_every_bad_key_is_reported_at_once() -> None:
+    with pytest.raises(ValueError) as error:
+        _settings(env_name="X", sandbox="perhaps", log_retention_days=2)
+    message = str(error.value)
+    assert message.startswith("CDK context: invalid props:")
+    assert all(key in message for key in ("env_name=", "sandbox=", "log_retention_days="))
+
+
+def test_every_context_key_is_documented_in_the_readme() -> None:
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    for key in CONTEXT_KEYS:
+        assert f"`{key}`" in readme, key
