@@ -13,6 +13,7 @@ import aws_cdk as cdk
 from ml_blueprints.compliance import apply_rule_packs
 from ml_blueprints.config import Settings, settings_from_context
 from ml_blueprints.stacks import DataLakeStack
+from ml_blueprints.tagging import tag_everything
 
 
 def build_app(
@@ -22,7 +23,6 @@ def build_app(
     app = cdk.App(context=context, outdir=outdir)
     settings = settings_from_context(app.node)
     DataLakeStack(app, "DataLake", settings=settings)
-    for key, value in settings.tags.items():
-        cdk.Tags.of(app).add(key, value)
+    tag_everything(app, settings.tags)
     apply_rule_packs(app)
     return app, settings

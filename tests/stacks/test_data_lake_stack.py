@@ -38,14 +38,15 @@ def test_stack_is_environment_agnostic_and_named_after_the_environment(
     assert artifact["properties"]["stackName"] == "mlbp-dev-data-lake"
 
 
-@pytest.mark.parametrize("resource_type", [*STATEFUL, "AWS::EC2::VPC", "AWS::IAM::Role"])
+@pytest.mark.parametrize(
+    "resource_type",
+    [*STATEFUL, "AWS::EC2::VPC", "AWS::EC2::Subnet", "AWS::IAM::Role", "AWS::Lambda::Function"],
+)
 def test_every_taggable_resource_is_tagged_with_project_and_environment(
     project: Synthesized, sandbox_project: Synthesized, resource_type: str
 ) -> None:
     for synth, env_name in ((project, "dev"), (sandbox_project, "sbx")):
         for logical_id, resource in synth.resources("DataLake", resource_type).items():
-            if logical_id.startswith("Custom"):
-                continue  # CDK's singleton provider roles are plain CfnResources: untaggable
             tags = {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
             assert tags.get("project") == "ml-blueprints", logical_id
             assert tags.get("environment") == env_name, logical_id
