@@ -12,7 +12,7 @@ import aws_cdk as cdk
 
 from ml_blueprints.compliance import apply_rule_packs
 from ml_blueprints.config import Settings, settings_from_context
-from ml_blueprints.stacks import DataLakeStack
+from ml_blueprints.stacks import DataLakeStack, RealTimeStack
 from ml_blueprints.tagging import tag_everything
 
 
@@ -22,7 +22,8 @@ def build_app(
     """Create the app with every stack and the rule packs; returns it with its settings."""
     app = cdk.App(context=context, outdir=outdir)
     settings = settings_from_context(app.node)
-    DataLakeStack(app, "DataLake", settings=settings)
+    data_lake = DataLakeStack(app, "DataLake", settings=settings)
+    RealTimeStack(app, "RealTime", settings=settings, data_lake=data_lake)
     tag_everything(app, settings.tags)
     apply_rule_packs(app)
     return app, settings

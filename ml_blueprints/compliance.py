@@ -16,11 +16,17 @@ The summary ``make synth`` ends with is :mod:`ml_blueprints.report`.
 
 from __future__ import annotations
 
+import functools
+import json
+import re
+import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 
+import jsii
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
-from constructs import IConstruct
+from constructs import IConstruct, IValidation
 
 from ml_blueprints.packs import RULE_PACKS
 
@@ -120,6 +126,43 @@ def acknowledge(scope: IConstruct, finding: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=f"{pack}::{finding}", reason=reason))
 
 
+#: The source file of each control-framework pack inside cdk-nag's package.
+_PACK_SOURCES = {
+    "HIPAA.Security": "hipaa-security.js",
+    "NIST.800.53.R5": "nist-800-53-r5.js",
+    "PCI.DSS.321": "pci-dss-321.js",
+}
+
+
+@functools.cache
+def _pack_source(pack: str) -> str:
+    import cdk_nag
+
+    bundle = next(Path(cdk_nag.__file__).parent.glob("_jsii/cdk-nag@*.jsii.tgz"))
+    with tarfile.open(bundle) as archive:
+        member = next(
+            m for m in archive.getmembers() if m.name.endswith(f"/packs/{_PACK_SOURCES[pack]}")
+        )
+        return archive.extractfile(member).read().decode()  # type: ignore[union-attr]
+
+
+def packs_checking(rule: str) -> tuple[str, ...]:
+    """The control-framework packs (HIPAA, NIST, PCI) that include ``rule``, such as
+    ``"LambdaDLQ"``: read from the installed cdk-nag, so it cannot drift from it."""
+    pattern = re.compile(rf"\b{re.escape(rule)}\b")
+    return tuple(pack for pack in _PACK_SOURCES if pattern.search(_pack_source(pack)))
+
+
+def acknowledge_rule(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge control-framework ``rule`` (e.g. ``"LambdaDLQ"``) on ``scope`` in every
+    pack that has it: ``HIPAA.Security-LambdaDLQ``, ``NIST.800.53.R5-LambdaDLQ``..."""
+    packs = packs_checking(rule)
+    if not packs:
+        raise ValueError(f"acknowledge_rule: rule={rule!r}: a rule of {', '.join(_PACK_SOURCES)}")
+    for pack in packs:
+        acknowledge(scope, f"{pack}-{rule}", reason)
+
+
 def acknowledge_all(scope: IConstruct, findings: list[str] | tuple[str, ...], reason: str) -> None:
     """Acknowledge each of ``findings`` on ``scope`` with the same ``reason``."""
     for finding in findings:
@@ -138,3 +181,55 @@ def acknowledged_findings(root: IConstruct) -> list[AcknowledgedFinding]:
                 source, _, finding = rule_id.rpartition("::")
                 found.append(AcknowledgedFinding(construct.node.path, source, finding, str(reason)))
     return found
+
+
+def acknowledge_wildcard_resources(
+    scope: IConstruct, resources: list[str] | tuple[str, ...], reason: str
+) -> None:
+    """Acknowledge the ``AwsSolutions-IAM5[Resource::...]`` finding of each of ``resources``.
+
+    cdk-nag names the finding after the resource's final CloudFormation value, which for a
+    reference to another stack is only known once CDK has resolved cross-stack references.
+    So the acknowledgment is made from a construct validation, which CDK runs after that and
+    before the rule packs.
+    """
+    if (why := check_reason(reason)) is not None:
+        raise ValueError(f"acknowledge: reason: {why}")
+    scope.node.add_validation(_LateWildcardAcknowledgment(scope, tuple(resources), reason))
+
+
+@jsii.implements(IValidation)
+class _LateWildcardAcknowledgment:
+    def __init__(self, scope: IConstruct, resources: tuple[str, ...], reason: str) -> None:
+        self._scope = scope
+        self._resources = resources
+        self._reason = reason
+
+    def validate(self) -> list[str]:
+        for resource in self._resources:
+            acknowledge(self._scope, wildcard_resource_finding(self._scope, resource), self._reason)
+        return []
+
+
+def wildcard_resource_finding(scope: IConstruct, resource: str) -> str:
+    """The ``AwsSolutions-IAM5[Resource::...]`` finding cdk-nag reports for ``resource``.
+
+    cdk-nag names a resource by its resolved value: literal text as is, ``Fn::GetAtt`` as
+    ``<LogicalId.Attribute>``, ``Ref`` as ``<LogicalId>``, and any other intrinsic (a
+    cross-stack reference, say) as compact JSON; ``Fn::Join`` pieces are concatenated.
+    """
+    from aws_cdk import Stack  # local: keep the module's import surface small
+
+    def render(value: object) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return f"<{logical_id}.{attribute}>"
+        if isinstance(value, dict) and "Ref" in value:
+            return f"<{value['Ref']}>"
+        if isinstance(value, dict) and "Fn::Join" in value and value["Fn::Join"][0] == "":
+            return "".join(render(part) for part in value["Fn::Join"][1])
+        return json.dumps(value, separators=(",", ":"))
+
+    return f"AwsSolutions-IAM5[Resource::{render(Stack.of(scope).resolve(resource))}]"

@@ -70,6 +70,12 @@ class Settings:
         """Tags applied to every resource."""
         return {"project": PROJECT_TAG, "environment": self.env_name}
 
+    @property
+    def service_role_prefix(self) -> str:
+        """Name prefix of the platform's service roles that reach the lake from outside the
+        VPC (Firehose, Glue): the lake exempts this prefix from its endpoint restriction."""
+        return f"mlbp-{self.env_name}-svc-"
+
     def stack_name(self, layer: str) -> str:
         """CloudFormation stack name for an architecture layer, e.g. ``mlbp-dev-data-lake``."""
         return f"mlbp-{self.env_name}-{layer}"

@@ -38,7 +38,24 @@ def _equal(expected: Value, actual: Value) -> bool:
     return json.dumps(expected, sort_keys=True) == json.dumps(actual, sort_keys=True)
 
 
+#: Pseudo parameters as the evaluated requests see them.
+PSEUDO = {"AWS::Partition": "aws", "AWS::AccountId": "111122223333", "AWS::Region": "eu-west-1"}
+
+
+def _render(value: Value) -> Value:
+    """Render ``Fn::Join`` of literals and pseudo parameters to text; leave others as is."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        rendered = [_render(part) for part in parts]
+        if all(isinstance(part, str) for part in rendered):
+            return delimiter.join(rendered)
+    if isinstance(value, dict) and value.get("Ref") in PSEUDO:
+        return PSEUDO[value["Ref"]]
+    return value
+
+
 def _like(pattern: Value, actual: Value) -> bool:
+    pattern = _render(pattern)
     if isinstance(pattern, str) and isinstance(actual, str):
         return fnmatch.fnmatchcase(actual, pattern)
     return _equal(pattern, actual)

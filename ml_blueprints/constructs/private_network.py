@@ -18,7 +18,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from ml_blueprints.compliance import RULE_PACKS, acknowledge_all
+from ml_blueprints.compliance import acknowledge_rule
 from ml_blueprints.constructs._common import (
     LOG_RETENTION,
     LOG_RETENTION_ALLOWED,
@@ -118,9 +118,9 @@ class PrivateNetwork(Construct):
             restrict_default_security_group=True,
         )
         for subnet in self.vpc.public_subnets:
-            acknowledge_all(
+            acknowledge_rule(
                 subnet.node.find_child("DefaultRoute"),
-                [f"{pack}-VPCNoUnrestrictedRouteToIGW" for pack in RULE_PACKS[1:]],
+                "VPCNoUnrestrictedRouteToIGW",
                 "The caller asked for NAT gateways; only the public subnets that hold them "
                 "route to the internet gateway. Nothing else runs there and no public IPs are "
                 "assigned; workloads stay in the private subnets behind NAT.",

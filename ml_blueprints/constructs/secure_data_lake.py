@@ -21,7 +21,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from ml_blueprints.compliance import RULE_PACKS, acknowledge_all
+from ml_blueprints.compliance import acknowledge_rule
 from ml_blueprints.constructs._common import (
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
@@ -89,6 +89,7 @@ ACCESS_LOGS = "access-logs"
 _ZONE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$|^[a-z0-9]$")
 _S3_MIN_STANDARD_IA_DAYS = 30
+_ROLE_PREFIX = re.compile(r"^[A-Za-z0-9+=,.@_-]{3,40}$")
 
 
 class SecureDataLake(Construct):
@@ -111,8 +112,10 @@ class SecureDataLake(Construct):
       SSE-C (a PUT without headers gets the default encryption); deny non-TLS requests.
     - ``vpc_endpoint``: none. When given, object data actions (:data:`OBJECT_DATA_ACTIONS`)
       that do not come through it are denied, except for principals registered with
-      :meth:`exempt_from_endpoint_restriction` (or ``endpoint_exempt_principal_arns``), and
-      requests forwarded by ``exempt_called_via`` services (Athena).
+      :meth:`exempt_from_endpoint_restriction` (or ``endpoint_exempt_principal_arns``),
+      roles of this account whose names start with one of ``exempt_role_name_prefixes``
+      (how roles in *other* stacks are exempted without a cyclic reference), and requests
+      forwarded by ``exempt_called_via`` services (Athena).
     - Access logs bucket: SSE-KMS with the lake key (S3 log delivery is granted use of it;
       a caller's imported key must allow ``logging.s3.amazonaws.com`` itself), versioned,
       TLS-only, logs expire after ``access_log_retention_days`` (365).
@@ -138,6 +141,7 @@ class SecureDataLake(Construct):
         log_retention_days: int = 365,
         vpc_endpoint: ec2.IVpcEndpoint | None = None,
         endpoint_exempt_principal_arns: Sequence[str] = (),
+        exempt_role_name_prefixes: Sequence[str] = (),
         exempt_called_via: Sequence[str] | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
         auto_delete_objects: bool | None = None,
@@ -161,6 +165,7 @@ class SecureDataLake(Construct):
             log_retention_days=log_retention_days,
             vpc_endpoint=vpc_endpoint,
             exempt_arns=endpoint_exempt_principal_arns,
+            exempt_role_prefixes=exempt_role_name_prefixes,
             exempt_called_via=called_via,
             removal_policy=removal_policy,
             auto_delete_objects=auto_delete,
@@ -179,6 +184,10 @@ class SecureDataLake(Construct):
             if removal_policy == cdk.RemovalPolicy.DESTROY
             else None,
         )
+
+        if self._owns_key:
+            # The platform's log groups (flow logs aside) are encrypted with the lake key.
+            allow_cloudwatch_logs(self.key)
 
         def name(suffix: str) -> str | None:
             return f"{bucket_name_prefix}-{suffix}" if bucket_name_prefix else None
@@ -234,14 +243,19 @@ class SecureDataLake(Construct):
             )
 
         for bucket in (self.access_logs_bucket, *self.buckets.values()):
-            acknowledge_all(
+            acknowledge_rule(
                 bucket,
-                [f"{pack}-S3BucketReplicationEnabled" for pack in RULE_PACKS[1:]],
+                "S3BucketReplicationEnabled",
                 "Cross-region replication is a disaster-recovery decision with the cost of a "
                 "second copy; within the region the lake keeps every object versioned, KMS "
                 "encrypted and retained on stack deletion. Add replication for DR needs.",
             )
         self._exempt_principal_arns: list[str] = list(endpoint_exempt_principal_arns)
+        self.exempt_role_name_prefixes: tuple[str, ...] = tuple(exempt_role_name_prefixes)
+        for role_prefix in self.exempt_role_name_prefixes:
+            self._exempt_principal_arns.append(
+                f"arn:{cdk.Aws.PARTITION}:iam::{cdk.Aws.ACCOUNT_ID}:role/{role_prefix}*"
+            )
         if auto_delete:
             self._own_auto_delete_provider(log_retention_days, removal_policy)
         self.vpc_endpoint = vpc_endpoint
@@ -262,8 +276,6 @@ class SecureDataLake(Construct):
         provider_id = "Custom::S3AutoDeleteObjectsCustomResourceProvider"
         provider = cdk.Stack.of(self).node.find_child(provider_id)
         self._exempt_principal_arns.append(provider.role_arn)  # type: ignore[attr-defined]
-        if self._owns_key:
-            allow_cloudwatch_logs(self.key)
         for bucket in (self.access_logs_bucket, *self.buckets.values()):
             own_provider_log_group(
                 bucket.node.find_child("AutoDeleteObjectsCustomResource"),
@@ -297,6 +309,10 @@ class SecureDataLake(Construct):
         """Let ``grantee`` write and delete objects matching ``objects_key_pattern`` in
         ``zone``, and encrypt with the lake key."""
         return self.bucket(zone).grant_write(grantee, objects_key_pattern)
+
+    def exempts_role_name(self, role_name: str) -> bool:
+        """Whether a role called ``role_name`` is exempt by one of the name prefixes."""
+        return any(role_name.startswith(p) for p in self.exempt_role_name_prefixes)
 
     def exempt_from_endpoint_restriction(self, principal: iam.IRole | str) -> None:
         """Let ``principal`` (a role, or an IAM ARN pattern) use object data from outside the
@@ -430,6 +446,7 @@ def _validate(
     log_retention_days: int,
     vpc_endpoint: ec2.IVpcEndpoint | None,
     exempt_arns: Sequence[str],
+    exempt_role_prefixes: Sequence[str],
     exempt_called_via: tuple[str, ...] | None,
     removal_policy: cdk.RemovalPolicy,
     auto_delete_objects: bool,
@@ -503,10 +520,23 @@ def _validate(
             "empty unless vpc_endpoint is given: without an endpoint nothing is restricted",
         )
         errors.require(
+            not exempt_role_prefixes,
+            "exempt_role_name_prefixes",
+            list(exempt_role_prefixes),
+            "empty unless vpc_endpoint is given: without an endpoint nothing is restricted",
+        )
+        errors.require(
             exempt_called_via is None,
             "exempt_called_via",
             exempt_called_via,
             "unset unless vpc_endpoint is given: without an endpoint nothing is restricted",
+        )
+    for role_prefix in exempt_role_prefixes:
+        errors.require(
+            isinstance(role_prefix, str) and bool(_ROLE_PREFIX.match(role_prefix)),
+            "exempt_role_name_prefixes",
+            role_prefix,
+            "IAM role name prefixes of 3-40 characters (letters, digits, +=,.@_-)",
         )
     errors.require(
         not (auto_delete_objects and removal_policy != cdk.RemovalPolicy.DESTROY),

@@ -1,5 +1,6 @@
 """One stack per architecture layer. Stacks only compose constructs."""
 
 from ml_blueprints.stacks.data_lake import DataLakeStack
+from ml_blueprints.stacks.real_time import RealTimeStack
 
-__all__ = ["DataLakeStack"]
+__all__ = ["DataLakeStack", "RealTimeStack"]

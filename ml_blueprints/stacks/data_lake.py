@@ -36,6 +36,8 @@ class DataLakeStack(cdk.Stack):
             "Lake",
             bucket_name_prefix=settings.bucket_name_prefix,
             vpc_endpoint=self.network.s3_endpoint,
+            exempt_role_name_prefixes=[settings.service_role_prefix],
+            log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )
 

@@ -16,6 +16,21 @@ from tests.iam_eval import denying_statements
 
 ZONES = ("raw", "curated", "analytics")
 OTHER_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/other"
+#: The DataLake stack exempts the platform's service roles by name (see Settings).
+SERVICE_ROLES = {
+    "Fn::Join": [
+        "",
+        [
+            "arn:",
+            {"Ref": "AWS::Partition"},
+            ":iam::",
+            {"Ref": "AWS::AccountId"},
+            ":role/mlbp-dev-svc-*",
+        ],
+    ]
+}
+FIREHOSE_ROLE = "arn:aws:iam::111122223333:role/mlbp-dev-svc-firehose-events"
+OTHER_ENV_ROLE = "arn:aws:iam::111122223333:role/mlbp-prod-svc-firehose-events"
 
 
 def _ids(synth: Synthesized, stack_id: str) -> dict[str, str]:
@@ -228,6 +243,7 @@ def test_bucket_policy_statements_and_conditions(project: Synthesized, zone: str
         "Resource": objects,
         "Condition": {
             "StringNotEquals": {"aws:SourceVpce": endpoint},
+            "ArnNotLike": {"aws:PrincipalArn": [SERVICE_ROLES]},
             "ForAllValues:StringNotEquals": {"aws:CalledVia": ["athena.amazonaws.com"]},
         },
     }
@@ -334,6 +350,20 @@ REQUESTS = [
         "s3:GetObject",
         True,
         {"aws:SourceVpce": None, "aws:CalledVia": ["cloudformation.amazonaws.com"]},
+        ["DenyObjectAccessOutsideVpcEndpoint"],
+    ),
+    (
+        "a platform service role (Firehose) writing from outside the endpoint",
+        "s3:PutObject",
+        True,
+        {"aws:SourceVpce": None, "aws:PrincipalArn": FIREHOSE_ROLE},
+        [],
+    ),
+    (
+        "a role of another environment writing from outside the endpoint",
+        "s3:PutObject",
+        True,
+        {"aws:SourceVpce": None, "aws:PrincipalArn": OTHER_ENV_ROLE},
         ["DenyObjectAccessOutsideVpcEndpoint"],
     ),
     (

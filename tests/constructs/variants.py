@@ -12,9 +12,15 @@ from aws_cdk import aws_kms as kms
 
 from ml_blueprints.compliance import acknowledge
 from ml_blueprints.constructs import (
+    DEFAULT_COLUMNS,
+    AlertTopic,
+    Column,
     ManagedPolicyRole,
     PrivateNetwork,
+    RecordFormat,
     SecureDataLake,
+    StreamingIngestion,
+    StreamLoad,
     ZoneLifecycle,
 )
 
@@ -31,6 +37,7 @@ def build_variants(app: cdk.App) -> None:
         "availability-zones:account=111122223333:region=eu-west-1",
         ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
     )
+    build_ingestion_variants(app)
     network_stack = cdk.Stack(app, "NetworkWithNat", env=VARIANT_ENV)
     PrivateNetwork(
         network_stack,
@@ -90,6 +97,36 @@ def build_variants(app: cdk.App) -> None:
                 "Test role: the wildcards are the object actions and keys of a single lake "
                 "zone prefix that SecureDataLake.grant_* scopes it to, which is the point.",
             )
+
+
+def build_ingestion_variants(app: cdk.App) -> None:
+    """StreamingIngestion in the lake's own stack, converting to Parquet, sized from load."""
+    stack = cdk.Stack(app, "IngestionInStack")
+    lake = SecureDataLake(stack, "Lake", vpc_endpoint=PrivateNetwork(stack, "Network").s3_endpoint)
+    StreamingIngestion(
+        stack,
+        "Ingestion",
+        lake=lake,
+        prefix="clicks/web",
+        record_format=RecordFormat.PARQUET,
+        columns=[
+            *DEFAULT_COLUMNS,
+            Column("amount", "decimal(10,2)"),
+            Column("tags", "array<string>"),
+        ],
+        buffer_size_mib=128,
+        buffer_interval_seconds=600,
+        expected_load=INGESTION_LOAD,
+        retention_hours=168,
+        transform_reserved_concurrency=None,
+        alerts=AlertTopic(stack, "Alerts", emails=["ops@example.com"]),
+    )
+
+
+#: 5.5 MB/s and 2,000 records/s written, read by 3 consumers: 6 shards for writes, 9 for reads.
+INGESTION_LOAD = StreamLoad(
+    write_mb_per_s=5.5, write_records_per_s=2000, read_mb_per_s=5.5, consumers=3
+)
 
 
 def _grant_findings(lake: SecureDataLake, zone: str, write: bool) -> list[str]:
