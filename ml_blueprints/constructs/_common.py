@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -98,3 +100,42 @@ def own_provider_log_group(
         )
     custom_resource.node.add_dependency(log_group)
     return log_group  # type: ignore[return-value]
+
+
+_CRON_FIELD = {
+    "minutes": r"(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,(\d{1,2}(-\d{1,2})?)(/\d{1,2})?)*",
+    "hours": r"(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,(\d{1,2}(-\d{1,2})?)(/\d{1,2})?)*",
+    "day-of-month": r"\?|L|W|\d{1,2}W|(\*|\d{1,2}(-\d{1,2})?)(/\d{1,2})?(,\d{1,2}(-\d{1,2})?)*",
+    "month": r"(\*|([1-9]|1[0-2]|[A-Z]{3})(-([1-9]|1[0-2]|[A-Z]{3}))?)(/\d{1,2})?"
+    r"(,([1-9]|1[0-2]|[A-Z]{3})(-([1-9]|1[0-2]|[A-Z]{3}))?)*",
+    "day-of-week": r"\?|L|\d#\d|[1-7]L|(\*|([1-7]|[A-Z]{3})(-([1-7]|[A-Z]{3}))?)(/\d)?"
+    r"(,([1-7]|[A-Z]{3})(-([1-7]|[A-Z]{3}))?)*",
+    "year": r"(\*|\d{4}(-\d{4})?)(/\d{1,3})?(,\d{4}(-\d{4})?)*",
+}
+CRON_ALLOWED = (
+    "an AWS cron expression 'cron(minutes hours day-of-month month day-of-week year)' "
+    "with '?' in day-of-month or day-of-week, e.g. 'cron(15 2 * * ? *)'"
+)
+
+
+def is_aws_cron(expression: object) -> bool:
+    """Whether ``expression`` is a valid AWS (EventBridge/Glue) cron expression."""
+    if not isinstance(expression, str):
+        return False
+    inner = re.fullmatch(r"cron\((.+)\)", expression.strip())
+    if inner is None:
+        return False
+    fields = inner.group(1).split()
+    if len(fields) != 6:
+        return False
+    values = dict(zip(_CRON_FIELD, fields, strict=True))
+    if not all(re.fullmatch(_CRON_FIELD[name], value) for name, value in values.items()):
+        return False
+    numbers = {
+        "minutes": 59, "hours": 23, "day-of-month": 31,
+    }  # fmt: skip
+    for name, limit in numbers.items():
+        if any(int(n) > limit for n in re.findall(r"\d+", values[name].split("/")[0])):
+            return False
+    # Exactly one of day-of-month and day-of-week is '?'.
+    return (values["day-of-month"] == "?") != (values["day-of-week"] == "?")

@@ -310,6 +310,71 @@ class SecureDataLake(Construct):
         ``zone``, and encrypt with the lake key."""
         return self.bucket(zone).grant_write(grantee, objects_key_pattern)
 
+    def expire_objects(self, zone: str, prefix: str, days: int) -> None:
+        """Delete objects under ``prefix`` in ``zone`` ``days`` after they are written (and
+        their old versions a day after that): for outputs such as query results."""
+        errors = PropErrors("SecureDataLake.expire_objects")
+        errors.require(zone in self.buckets, "zone", zone, f"one of {', '.join(self.zones)}")
+        errors.require(
+            isinstance(prefix, str) and bool(re.fullmatch(r"[a-z0-9][a-z0-9_\-/]*/", prefix)),
+            "prefix",
+            prefix,
+            "a key prefix ending in '/', e.g. 'athena-results/'",
+        )
+        errors.require(
+            isinstance(days, int) and not isinstance(days, bool) and days >= 1,
+            "days",
+            days,
+            "a whole number of days, at least 1",
+        )
+        errors.raise_if_any()
+        self.buckets[zone].add_lifecycle_rule(
+            id=f"expire-{prefix.rstrip('/').replace('/', '-')}",
+            prefix=prefix,
+            expiration=cdk.Duration.days(days),
+            noncurrent_version_expiration=cdk.Duration.days(1),
+        )
+
+    def outside_role_name(
+        self, scope: Construct, purpose: str, role_name: str | None, *, owner: str
+    ) -> str | None:
+        """The name to give a service role in ``scope`` that reaches the lake from outside
+        the VPC (Firehose, Glue). In the lake's own stack the role is exempted by ARN (see
+        :meth:`admit_outside_role`) and any name will do; from another stack an ARN would be
+        a cyclic reference, so the role must be named with one of
+        ``exempt_role_name_prefixes``: a name is made from the first one when none is
+        given. Raises a ``ValueError`` (naming ``owner``) when that is impossible."""
+        same_stack = cdk.Stack.of(scope).node.path == cdk.Stack.of(self).node.path
+        if role_name is None and not same_stack and self.exempt_role_name_prefixes:
+            suffix = cdk.Names.unique_id(scope)[-8:].lower()
+            role_name = f"{self.exempt_role_name_prefixes[0]}{purpose}-{suffix}"
+        errors = PropErrors(owner)
+        if role_name is not None:
+            errors.require(
+                bool(re.fullmatch(r"[A-Za-z0-9+=,.@_-]{1,64}", role_name)),
+                f"{purpose}_role_name",
+                role_name,
+                "an IAM role name: 1-64 letters, digits and +=,.@_-",
+            )
+        if not same_stack and self.vpc_endpoint is not None:
+            errors.require(
+                role_name is not None and self.exempts_role_name(role_name),
+                f"{purpose}_role_name",
+                role_name,
+                "a name starting with one of the lake's exempt_role_name_prefixes "
+                f"({', '.join(self.exempt_role_name_prefixes) or 'none'}): the lake is in "
+                "another stack and denies object access from outside its VPC endpoint to "
+                "every other principal",
+            )
+        errors.raise_if_any()
+        return role_name
+
+    def admit_outside_role(self, role: iam.IRole) -> None:
+        """Exempt ``role`` from the endpoint restriction if it is in the lake's stack (roles
+        in other stacks are exempt by name: see :meth:`outside_role_name`)."""
+        if cdk.Stack.of(role).node.path == cdk.Stack.of(self).node.path:
+            self.exempt_from_endpoint_restriction(role)
+
     def exempts_role_name(self, role_name: str) -> bool:
         """Whether a role called ``role_name`` is exempt by one of the name prefixes."""
         return any(role_name.startswith(p) for p in self.exempt_role_name_prefixes)

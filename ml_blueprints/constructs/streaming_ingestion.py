@@ -206,14 +206,9 @@ class StreamingIngestion(Construct):
             freshness_alarm_seconds=freshness,
             log_retention_days=log_retention_days,
         )
-        same_stack = cdk.Stack.of(lake).node.path == cdk.Stack.of(self).node.path
-        role_name = delivery_role_name
-        if role_name is None and not same_stack and lake.exempt_role_name_prefixes:
-            role_name = (
-                f"{lake.exempt_role_name_prefixes[0]}firehose-"
-                f"{cdk.Names.unique_id(self)[-8:].lower()}"
-            )
-        _validate_cross_stack_exemption(lake, same_stack, role_name)
+        role_name = lake.outside_role_name(
+            self, "delivery", delivery_role_name, owner="StreamingIngestion"
+        )
         self.lake = lake
         self.zone = zone
         self.prefix = prefix
@@ -297,8 +292,7 @@ class StreamingIngestion(Construct):
 
         # --- delivery ----------------------------------------------------------------------
         self.delivery_role = self._delivery_role(bucket.bucket_arn, delivery_log_stream, role_name)
-        if same_stack:
-            lake.exempt_from_endpoint_restriction(self.delivery_role)
+        lake.admit_outside_role(self.delivery_role)
         self.delivery_stream = self._delivery_stream(
             bucket.bucket_arn,
             record_format,
@@ -747,33 +741,6 @@ class StreamingIngestion(Construct):
             )
             for alarm_id, (metric, threshold, comparison, description) in specs.items()
         }
-
-
-def _validate_cross_stack_exemption(
-    lake: SecureDataLake, same_stack: bool, role_name: str | None
-) -> None:
-    """Firehose writes from outside the VPC: its role must be exempt from the lake's endpoint
-    restriction. In the lake's stack it is registered by ARN; from another stack that would
-    be a cyclic reference, so the role is exempt by name instead."""
-    errors = PropErrors("StreamingIngestion")
-    if role_name is not None:
-        errors.require(
-            bool(re.fullmatch(r"[A-Za-z0-9+=,.@_-]{1,64}", role_name)),
-            "delivery_role_name",
-            role_name,
-            "an IAM role name: 1-64 letters, digits and +=,.@_-",
-        )
-    if not same_stack and lake.vpc_endpoint is not None:
-        prefixes = ", ".join(lake.exempt_role_name_prefixes) or "none"
-        errors.require(
-            role_name is not None and lake.exempts_role_name(role_name),
-            "delivery_role_name",
-            role_name,
-            "a name starting with one of the lake's exempt_role_name_prefixes "
-            f"({prefixes}): the lake is in another stack and denies object access from "
-            "outside its VPC endpoint to every other principal",
-        )
-    errors.raise_if_any()
 
 
 def _validate(

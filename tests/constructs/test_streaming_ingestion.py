@@ -411,4 +411,4 @@ def test_a_lake_in_another_stack_needs_an_exempt_role_name() -> None:
     role_name = cdk.Stack.of(ingestion).resolve(
         ingestion.delivery_role.node.default_child.role_name  # type: ignore[union-attr]
     )
-    assert role_name.startswith("acme-svc-firehose-")
+    assert role_name.startswith("acme-svc-delivery-")
