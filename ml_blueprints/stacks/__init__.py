@@ -1,6 +1,7 @@
 """One stack per architecture layer. Stacks only compose constructs."""
 
+from ml_blueprints.stacks.analytics import AnalyticsStack
 from ml_blueprints.stacks.data_lake import DataLakeStack
 from ml_blueprints.stacks.real_time import RealTimeStack
 
-__all__ = ["DataLakeStack", "RealTimeStack"]
+__all__ = ["AnalyticsStack", "DataLakeStack", "RealTimeStack"]
