@@ -10,7 +10,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 
-from ml_blueprints.compliance import acknowledge
+from ml_blueprints.compliance import acknowledge, acknowledge_wildcard_resources
 from ml_blueprints.constructs import (
     DEFAULT_COLUMNS,
     AlertTopic,
@@ -22,6 +22,11 @@ from ml_blueprints.constructs import (
     StreamingIngestion,
     StreamLoad,
     ZoneLifecycle,
+)
+from ml_blueprints.constructs.data_catalog import (
+    MIN_BYTES_SCANNED_CUTOFF,
+    DataCatalog,
+    ZoneCrawl,
 )
 
 IMPORTED_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -38,6 +43,7 @@ def build_variants(app: cdk.App) -> None:
         ["eu-west-1a", "eu-west-1b", "eu-west-1c"],
     )
     build_ingestion_variants(app)
+    build_catalog_variants(app)
     network_stack = cdk.Stack(app, "NetworkWithNat", env=VARIANT_ENV)
     PrivateNetwork(
         network_stack,
@@ -97,6 +103,37 @@ def build_variants(app: cdk.App) -> None:
                 "Test role: the wildcards are the object actions and keys of a single lake "
                 "zone prefix that SecureDataLake.grant_* scopes it to, which is the point.",
             )
+
+
+def build_catalog_variants(app: cdk.App) -> None:
+    """DataCatalog in the lake's stack: whole-zone crawl on a schedule, full recrawls, an
+    analyst role granted queries, the smallest scan limit."""
+    stack = cdk.Stack(app, "CatalogInStack")
+    lake = SecureDataLake(stack, "Lake", vpc_endpoint=PrivateNetwork(stack, "Network").s3_endpoint)
+    catalog = DataCatalog(
+        stack,
+        "Catalog",
+        lake=lake,
+        database_name="team_lake",
+        crawls=[ZoneCrawl("raw", "", schedule="cron(0 3 * * ? *)", exclusions=["errors/**"])],
+        recrawl_everything=True,
+        bytes_scanned_cutoff=MIN_BYTES_SCANNED_CUTOFF,
+        results_retention_days=7,
+    )
+    analyst = ManagedPolicyRole(
+        stack, "Analyst", assumed_by=iam.AccountRootPrincipal(), description="Runs queries"
+    )
+    catalog.grant_query(analyst)
+    acknowledge_wildcard_resources(
+        analyst.grants_policy,
+        [
+            stack.format_arn(service="glue", resource="table", resource_name="team_lake/*"),
+            lake.bucket("analytics").arn_for_objects("athena-results/*"),
+            lake.bucket("raw").arn_for_objects("*"),
+        ],
+        "Test analyst: queries read any table of this one database and any object of the "
+        "crawled zone, and write results with generated names under the results prefix.",
+    )
 
 
 def build_ingestion_variants(app: cdk.App) -> None:
