@@ -29,6 +29,7 @@ CONTEXT_KEYS: dict[str, str] = {
     "log_retention_days": "retention of the app's CloudWatch log groups (default: 365)",
     "bucket_name_prefix": "prefix for explicit bucket names (default: none, "
     "CloudFormation generates unique names)",
+    "emr": "true: add the EmrStack (an EMR Spark cluster, billed while it runs; default false)",
 }
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
@@ -52,6 +53,7 @@ class Settings:
     nat_gateways: int = 0
     log_retention_days: int = 365
     bucket_name_prefix: str | None = None
+    emr: bool = False
 
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:
@@ -130,9 +132,10 @@ def settings_from_context(node: Node) -> Settings:
         if errors.require(isinstance(text, str) and bool(pattern.match(text)), key, raw, allowed):
             values[key] = text
 
-    raw = get("sandbox")
-    if raw is not None and (parsed := _as_bool(raw, "sandbox", errors)) is not None:
-        values["sandbox"] = parsed
+    for key in ("sandbox", "emr"):
+        raw = get(key)
+        if raw is not None and (parsed := _as_bool(raw, key, errors)) is not None:
+            values[key] = parsed
 
     for key in ("max_azs", "nat_gateways", "log_retention_days"):
         raw = get(key)

@@ -84,8 +84,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 @pytest.fixture(scope="session")
 def sandbox_project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The project's app in sandbox mode (everything destroyed with its stack)."""
-    return synth_project_app(tmp_path_factory.mktemp("cdk-sandbox"), sandbox="true", env_name="sbx")
+    """The project's app in sandbox mode (everything destroyed with its stack), with every
+    opt-in (cost-bearing) layer switched on."""
+    return synth_project_app(
+        tmp_path_factory.mktemp("cdk-sandbox"), sandbox="true", env_name="sbx", emr="true"
+    )
 
 
 @pytest.fixture(scope="session")

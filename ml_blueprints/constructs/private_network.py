@@ -145,30 +145,13 @@ class PrivateNetwork(Construct):
             service=ec2.GatewayVpcEndpointAwsService.DYNAMODB,
             subnets=[private],
         )
-        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        self.cidr = cidr
         self.endpoint_security_group: ec2.SecurityGroup | None = None
-        if interface_endpoints:
-            # One group for every interface endpoint: HTTPS from inside the VPC's own CIDR
-            # (a literal, so rule checks can read it), nothing out.
-            self.endpoint_security_group = ec2.SecurityGroup(
-                self,
-                "EndpointSecurityGroup",
-                vpc=self.vpc,
-                description="Interface endpoints: HTTPS from inside the VPC only",
-                allow_all_outbound=False,
-            )
-            self.endpoint_security_group.add_ingress_rule(
-                ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from the VPC"
-            )
-        for name in interface_endpoints:
-            self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
-                f"{pascal(name)}Endpoint",
-                service=ec2.InterfaceVpcEndpointAwsService(name),
-                subnets=private,
-                private_dns_enabled=True,
-                security_groups=[self.endpoint_security_group],  # type: ignore[list-item]
-                open=False,
-            )
+        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
+        self.add_interface_endpoints(self, interface_endpoints)
+        for subnet in self.vpc.select_subnets(subnet_group_name="Private").subnets:
+            # Lets EMR's v2 managed service policy launch clusters into the private subnets.
+            cdk.Tags.of(subnet).add("for-use-with-amazon-emr-managed-policies", "true")
 
         self.flow_log_group = logs.LogGroup(
             self,
@@ -224,10 +207,68 @@ class PrivateNetwork(Construct):
         role.add_managed_policy(policy)
         return role.without_policy_updates()
 
+    def add_interface_endpoints(
+        self, scope: Construct, services: Sequence[str]
+    ) -> dict[str, ec2.InterfaceVpcEndpoint]:
+        """Add interface endpoints for ``services`` to the private subnets, as children of
+        ``scope`` (a construct in another stack, so a layer that needs them, and pays for
+        them by the hour, owns them), once per scope. They accept HTTPS from inside the VPC
+        only."""
+        errors = PropErrors("PrivateNetwork.add_interface_endpoints")
+        _check_services(errors, services, existing=set(self.interface_endpoints))
+        errors.raise_if_any()
+        if not services:
+            return {}
+        group = ec2.SecurityGroup(
+            scope,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="Interface endpoints: HTTPS from inside the VPC only",
+            allow_all_outbound=False,
+        )
+        # The CIDR is a literal, so compliance rules can read the rule.
+        group.add_ingress_rule(ec2.Peer.ipv4(self.cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+        if scope is self:
+            self.endpoint_security_group = group
+        added = {}
+        for name in services:
+            added[name] = ec2.InterfaceVpcEndpoint(
+                scope,
+                f"{pascal(name)}Endpoint",
+                vpc=self.vpc,
+                service=ec2.InterfaceVpcEndpointAwsService(name),
+                subnets=self.private_subnets,
+                private_dns_enabled=True,
+                security_groups=[group],
+                open=False,
+            )
+        self.interface_endpoints.update(added)
+        return added
+
     @property
     def private_subnets(self) -> ec2.SubnetSelection:
         """The subnets workloads run in (isolated, or with NAT egress when asked)."""
         return ec2.SubnetSelection(subnet_group_name="Private")
+
+
+def _check_services(errors: PropErrors, services: Sequence[str], existing: set[str]) -> None:
+    seen = set(existing)
+    for name in services:
+        if not errors.require(
+            isinstance(name, str) and bool(_SERVICE_NAME.match(name)),
+            "interface_endpoints",
+            name,
+            "AWS service names such as 'sts', 'glue', 'kinesis-streams', 'sagemaker.api'",
+        ):
+            continue
+        errors.require(name not in seen, "interface_endpoints", name, "each service once")
+        errors.require(
+            name not in ("s3", "dynamodb"),
+            "interface_endpoints",
+            name,
+            "not s3 or dynamodb: they already have free gateway endpoints",
+        )
+        seen.add(name)
 
 
 def _validate(
@@ -265,23 +306,7 @@ def _validate(
         nat_gateways,
         f"0 to max_azs ({max_azs})",
     )
-    seen: set[str] = set()
-    for name in interface_endpoints:
-        if not errors.require(
-            isinstance(name, str) and bool(_SERVICE_NAME.match(name)),
-            "interface_endpoints",
-            name,
-            "AWS service names such as 'sts', 'glue', 'kinesis-streams', 'sagemaker.api'",
-        ):
-            continue
-        errors.require(name not in seen, "interface_endpoints", name, "each service once")
-        errors.require(
-            name not in ("s3", "dynamodb"),
-            "interface_endpoints",
-            name,
-            "not s3 or dynamodb: they already have free gateway endpoints",
-        )
-        seen.add(name)
+    _check_services(errors, interface_endpoints, existing=set())
     errors.require(
         flow_log_retention_days in LOG_RETENTION_DAYS,
         "flow_log_retention_days",

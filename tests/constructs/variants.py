@@ -9,6 +9,7 @@ from __future__ import annotations
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_secretsmanager as secretsmanager
 
 from ml_blueprints.compliance import acknowledge, acknowledge_wildcard_resources
 from ml_blueprints.constructs import (
@@ -28,6 +29,7 @@ from ml_blueprints.constructs.data_catalog import (
     DataCatalog,
     ZoneCrawl,
 )
+from ml_blueprints.constructs.spark_cluster import DEFAULT_GPU_TYPES, SparkCluster
 
 IMPORTED_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PATTERN_EXEMPTION = "arn:aws:iam::111122223333:role/etl-*"
@@ -44,6 +46,7 @@ def build_variants(app: cdk.App) -> None:
     )
     build_ingestion_variants(app)
     build_catalog_variants(app)
+    build_cluster_variants(app)
     network_stack = cdk.Stack(app, "NetworkWithNat", env=VARIANT_ENV)
     PrivateNetwork(
         network_stack,
@@ -133,6 +136,32 @@ def build_catalog_variants(app: cdk.App) -> None:
         ],
         "Test analyst: queries read any table of this one database and any object of the "
         "crawled zone, and write results with generated names under the results prefix.",
+    )
+
+
+def build_cluster_variants(app: cdk.App) -> None:
+    """SparkCluster with Kerberos, TLS, a GPU task fleet, spot core (opted in), no idle stop."""
+    stack = cdk.Stack(app, "ClusterVariants")
+    network = PrivateNetwork(stack, "Network")
+    lake = SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint)
+    SparkCluster(
+        stack,
+        "Spark",
+        lake=lake,
+        network=network,
+        applications=["Spark", "Hadoop", "Trino"],
+        core_capacity=2,
+        core_spot_capacity=2,
+        allow_spot_core=True,
+        gpu_task_types=DEFAULT_GPU_TYPES,
+        gpu_spot_capacity=2,
+        max_capacity_units=40,
+        max_on_demand_units=4,
+        idle_timeout_seconds=None,
+        tls_certificates_s3_uri="s3://acme-certs/emr/certs.zip",
+        kerberos_realm="EC2.INTERNAL",
+        kdc_admin_password=secretsmanager.Secret.from_secret_name_v2(stack, "Kdc", "emr/kdc"),
+        glue_database_name="team_lake",
     )
 
 

@@ -1,0 +1,66 @@
+"""EmrStack: the big-data layer: an EMR Spark cluster over the lake (opt-in: it costs)."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from ml_blueprints.config import Settings
+from ml_blueprints.constructs.spark_cluster import SparkCluster, SparkStep
+from ml_blueprints.constructs.spark_etl_job import SCRIPT
+from ml_blueprints.stacks.data_lake import DataLakeStack
+
+#: Interface endpoints EMR needs in subnets without a route to the internet: the EMR
+#: service itself, KMS (encrypted disks and S3 objects), STS and Glue (the metastore).
+EMR_ENDPOINTS = ("elasticmapreduce", "kms", "sts", "glue")
+
+
+class EmrStack(cdk.Stack):
+    """A SparkCluster in the data lake layer's network, with the ETL job as an example step.
+
+    Only in the app with ``-c emr=true``: a running cluster costs by the hour (see the
+    README). It auto-terminates after an hour idle; the interface endpoints it needs (about
+    $0.01 per hour each per AZ) live in this stack and go with it.
+
+    Outputs: the cluster id and its log location.
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, *, settings: Settings, data_lake: DataLakeStack, **kwargs
+    ) -> None:
+        kwargs.setdefault("stack_name", settings.stack_name("emr"))
+        kwargs.setdefault("env", settings.environment)
+        kwargs.setdefault("description", "ml-blueprints big-data layer: EMR Spark cluster")
+        super().__init__(scope, id, **kwargs)
+        network = data_lake.network
+        lake = data_lake.lake
+        self.endpoints = network.add_interface_endpoints(self, EMR_ENDPOINTS)
+        self.cluster = SparkCluster(
+            self,
+            "Spark",
+            lake=lake,
+            network=network,
+            name=f"mlbp-{settings.env_name}-spark",
+        )
+        for endpoint in self.endpoints.values():
+            self.cluster.cluster.node.add_dependency(endpoint)
+        raw = lake.bucket("raw").bucket_name
+        curated = lake.bucket("curated").bucket_name
+        self.cluster.add_spark_step(
+            SparkStep(
+                name="raw-events-to-curated",
+                script=str(SCRIPT),
+                arguments=[
+                    "--input-path",
+                    f"s3://{raw}/events/",
+                    "--output-path",
+                    f"s3://{curated}/emr/events/",
+                    "--quarantine-path",
+                    f"s3://{curated}/emr/quarantine/events/",
+                ],
+            )
+        )
+        cdk.CfnOutput(self, "ClusterId", value=self.cluster.cluster_id, description="EMR cluster")
+        cdk.CfnOutput(
+            self, "LogUri", value=self.cluster.log_uri, description="Where the cluster's logs go"
+        )
