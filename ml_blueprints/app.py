@@ -12,7 +12,13 @@ import aws_cdk as cdk
 
 from ml_blueprints.compliance import apply_rule_packs
 from ml_blueprints.config import Settings, settings_from_context
-from ml_blueprints.stacks import AnalyticsStack, DataLakeStack, EmrStack, RealTimeStack
+from ml_blueprints.stacks import (
+    AnalyticsStack,
+    DataLakeStack,
+    EmrStack,
+    MlStack,
+    RealTimeStack,
+)
 from ml_blueprints.tagging import tag_everything
 
 
@@ -25,6 +31,7 @@ def build_app(
     data_lake = DataLakeStack(app, "DataLake", settings=settings)
     RealTimeStack(app, "RealTime", settings=settings, data_lake=data_lake)
     AnalyticsStack(app, "Analytics", settings=settings, data_lake=data_lake)
+    MlStack(app, "Ml", settings=settings, data_lake=data_lake)
     if settings.emr:
         EmrStack(app, "Emr", settings=settings, data_lake=data_lake)
     tag_everything(app, settings.tags)

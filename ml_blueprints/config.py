@@ -30,6 +30,11 @@ CONTEXT_KEYS: dict[str, str] = {
     "bucket_name_prefix": "prefix for explicit bucket names (default: none, "
     "CloudFormation generates unique names)",
     "emr": "true: add the EmrStack (an EMR Spark cluster, billed while it runs; default false)",
+    "ml_notebook": "true: add a GPU notebook instance to the Ml stack (stops itself when idle; "
+    "default false)",
+    "ml_endpoint": "true: add a real-time inference endpoint to the Ml stack (billed every hour; "
+    "default false); needs ml_model_data_url",
+    "ml_model_data_url": "s3:// URI of the model artifact the endpoint serves",
 }
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
@@ -54,6 +59,9 @@ class Settings:
     log_retention_days: int = 365
     bucket_name_prefix: str | None = None
     emr: bool = False
+    ml_notebook: bool = False
+    ml_endpoint: bool = False
+    ml_model_data_url: str | None = None
 
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:
@@ -77,6 +85,18 @@ class Settings:
         """Name prefix of the platform's service roles that reach the lake from outside the
         VPC (Firehose, Glue): the lake exempts this prefix from its endpoint restriction."""
         return f"mlbp-{self.env_name}-svc-"
+
+    @property
+    def interface_endpoints(self) -> tuple[str, ...]:
+        """Interface endpoints the enabled layers need in the isolated subnets (each billed by
+        the hour per AZ, so only for layers that are on): EMR needs its service API, KMS, STS
+        and Glue; the GPU notebook needs the SageMaker API (to stop itself) and STS."""
+        needed: list[str] = []
+        if self.emr:
+            needed += ["elasticmapreduce", "kms", "sts", "glue"]
+        if self.ml_notebook:
+            needed += ["sagemaker.api", "sts"]
+        return tuple(dict.fromkeys(needed))
 
     def stack_name(self, layer: str) -> str:
         """CloudFormation stack name for an architecture layer, e.g. ``mlbp-dev-data-lake``."""
@@ -132,7 +152,7 @@ def settings_from_context(node: Node) -> Settings:
         if errors.require(isinstance(text, str) and bool(pattern.match(text)), key, raw, allowed):
             values[key] = text
 
-    for key in ("sandbox", "emr"):
+    for key in ("sandbox", "emr", "ml_notebook", "ml_endpoint"):
         raw = get(key)
         if raw is not None and (parsed := _as_bool(raw, key, errors)) is not None:
             values[key] = parsed
@@ -155,6 +175,22 @@ def settings_from_context(node: Node) -> Settings:
             "log_retention_days",
             days,
             LOG_RETENTION_ALLOWED,
+        )
+
+    url = get("ml_model_data_url")
+    if url is not None and errors.require(
+        isinstance(url, str) and bool(re.fullmatch(r"s3://[a-z0-9.-]{3,63}/.+", url)),
+        "ml_model_data_url",
+        url,
+        "an s3:// URI of a model artifact, e.g. s3://bucket/models/job/output/model.tar.gz",
+    ):
+        values["ml_model_data_url"] = url
+    if values.get("ml_endpoint") and "ml_model_data_url" not in values:
+        errors.add(
+            "ml_endpoint",
+            True,
+            "false unless ml_model_data_url names the model to serve (train one with the "
+            "Ml stack's training pipeline first)",
         )
 
     prefix = get("bucket_name_prefix")

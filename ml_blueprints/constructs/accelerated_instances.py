@@ -301,3 +301,29 @@ def _compact(names: Iterable[str]) -> str:
         f"ml.{family}.{sizes[0]}" if len(sizes) == 1 else f"ml.{family}.{{{','.join(sizes)}}}"
         for family, sizes in grouped.items()
     )
+
+
+def why_invalid(name: object, use: Use | str) -> str | None:
+    """Why ``name`` is not valid for ``use``, with the valid choices; ``None`` if it is.
+
+    For constructs that collect every bad prop into one error (see :class:`PropErrors`).
+    """
+    use = _as_use(use)
+    problem = _problem(name, use)
+    if problem is None:
+        return None
+    return f"{problem}; valid for {use.value}: {_compact(valid_for(use))}"
+
+
+#: Families whose storage is local NVMe, encrypted by the instance's own hardware: SageMaker
+#: refuses a KMS key for their volumes (``VolumeKmsKeyId``, an endpoint config's
+#: ``KmsKeyId``), so constructs leave it out for them.
+LOCAL_NVME_FAMILIES = frozenset(
+    {"p3dn", "p4d", "p4de", "p5", "p5e", "p5en", "g4dn", "g5", "g6", "g6e", "trn1", "trn1n", "trn2"}
+)
+
+
+def has_local_nvme(name: str) -> bool:
+    """Whether SageMaker instance type ``name`` stores on hardware-encrypted local NVMe."""
+    match = NAME_PATTERN.fullmatch(name)
+    return bool(match) and match.group(1) in LOCAL_NVME_FAMILIES  # type: ignore[union-attr]

@@ -28,6 +28,7 @@ class DataLakeStack(cdk.Stack):
             "Network",
             max_azs=settings.max_azs,
             nat_gateways=settings.nat_gateways,
+            interface_endpoints=settings.interface_endpoints,
             flow_log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )

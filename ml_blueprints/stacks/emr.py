@@ -10,17 +10,14 @@ from ml_blueprints.constructs.spark_cluster import SparkCluster, SparkStep
 from ml_blueprints.constructs.spark_etl_job import SCRIPT
 from ml_blueprints.stacks.data_lake import DataLakeStack
 
-#: Interface endpoints EMR needs in subnets without a route to the internet: the EMR
-#: service itself, KMS (encrypted disks and S3 objects), STS and Glue (the metastore).
-EMR_ENDPOINTS = ("elasticmapreduce", "kms", "sts", "glue")
-
 
 class EmrStack(cdk.Stack):
     """A SparkCluster in the data lake layer's network, with the ETL job as an example step.
 
     Only in the app with ``-c emr=true``: a running cluster costs by the hour (see the
-    README). It auto-terminates after an hour idle; the interface endpoints it needs (about
-    $0.01 per hour each per AZ) live in this stack and go with it.
+    README). It auto-terminates after an hour idle. The interface endpoints it needs in the
+    isolated subnets (EMR, KMS, STS, Glue: about $0.01 per hour each per AZ) are added to the
+    data lake layer's network while ``emr`` is on (:attr:`Settings.interface_endpoints`).
 
     Outputs: the cluster id and its log location.
     """
@@ -34,7 +31,6 @@ class EmrStack(cdk.Stack):
         super().__init__(scope, id, **kwargs)
         network = data_lake.network
         lake = data_lake.lake
-        self.endpoints = network.add_interface_endpoints(self, EMR_ENDPOINTS)
         self.cluster = SparkCluster(
             self,
             "Spark",
@@ -42,8 +38,6 @@ class EmrStack(cdk.Stack):
             network=network,
             name=f"mlbp-{settings.env_name}-spark",
         )
-        for endpoint in self.endpoints.values():
-            self.cluster.cluster.node.add_dependency(endpoint)
         raw = lake.bucket("raw").bucket_name
         curated = lake.bucket("curated").bucket_name
         self.cluster.add_spark_step(

@@ -1,0 +1,86 @@
+"""MlStack: the course notes' modelling layer: SageMaker on accelerated instances."""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from ml_blueprints.config import Settings
+from ml_blueprints.constructs import AlertTopic
+from ml_blueprints.constructs.gpu_notebook import GpuNotebook
+from ml_blueprints.constructs.sagemaker_endpoint import SageMakerEndpoint
+from ml_blueprints.constructs.training_pipeline import (
+    HUGGING_FACE_INFERENCE_IMAGE,
+    TrainingPipeline,
+)
+from ml_blueprints.stacks.data_lake import DataLakeStack
+
+
+class MlStack(cdk.Stack):
+    """The training pipeline, and opt-in a GPU notebook and an inference endpoint.
+
+    Always: the training state machine (costs nothing until run) and its alert topic.
+    ``-c ml_notebook=true``: a GPU notebook that stops itself when idle (the data lake
+    layer's network then gets the SageMaker API and STS interface endpoints it needs).
+    ``-c ml_endpoint=true -c ml_model_data_url=s3://...``: a real-time endpoint serving
+    that model (billed hourly).
+
+    Outputs: the state machine ARN, the notebook name and the endpoint name when created.
+    """
+
+    def __init__(
+        self, scope: Construct, id: str, *, settings: Settings, data_lake: DataLakeStack, **kwargs
+    ) -> None:
+        kwargs.setdefault("stack_name", settings.stack_name("ml"))
+        kwargs.setdefault("env", settings.environment)
+        kwargs.setdefault("description", "ml-blueprints ML layer: SageMaker on GPU")
+        super().__init__(scope, id, **kwargs)
+        lake, network = data_lake.lake, data_lake.network
+        self.alerts = AlertTopic(self, "Alerts", removal_policy=settings.removal_policy)
+        self.pipeline = TrainingPipeline(
+            self,
+            "Training",
+            lake=lake,
+            network=network,
+            alerts=self.alerts,
+            log_retention_days=settings.log_retention_days,
+            removal_policy=settings.removal_policy,
+        )
+        cdk.CfnOutput(
+            self,
+            "TrainingStateMachineArn",
+            value=self.pipeline.state_machine.state_machine_arn,
+            description="Step Functions: train, create the model and endpoint configuration",
+        )
+        self.notebook: GpuNotebook | None = None
+        if settings.ml_notebook:
+            self.notebook = GpuNotebook(
+                self,
+                "Notebook",
+                lake=lake,
+                network=network,
+                notebook_name=f"mlbp-{settings.env_name}-gpu",
+            )
+            cdk.CfnOutput(
+                self,
+                "NotebookName",
+                value=self.notebook.notebook_name,
+                description="GPU notebook instance (stops itself when idle)",
+            )
+        self.endpoint: SageMakerEndpoint | None = None
+        if settings.ml_endpoint and settings.ml_model_data_url:
+            self.endpoint = SageMakerEndpoint(
+                self,
+                "Endpoint",
+                lake=lake,
+                network=network,
+                image=HUGGING_FACE_INFERENCE_IMAGE.format(region=self.region),
+                model_data_url=settings.ml_model_data_url,
+                endpoint_name=f"mlbp-{settings.env_name}-inference",
+            )
+            cdk.CfnOutput(
+                self,
+                "EndpointName",
+                value=self.endpoint.endpoint_name,
+                description="Real-time inference endpoint",
+            )
