@@ -68,6 +68,8 @@ def _render(template: Any, document: Any) -> Any:
 def _evaluate(expression: str, document: Any) -> Any:
     if expression.startswith("$$."):
         return "2026-11-24T00:00:00Z"  # context object: the tests only need a value
+    if expression.startswith("States.Format("):
+        return f"formatted-{len(expression)}"  # intrinsic: a stable stand-in value
     if expression.startswith("States.JsonToString("):
         value = _get(document, expression[len("States.JsonToString(") : -1])
         if value is _MISSING:

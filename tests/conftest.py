@@ -22,6 +22,7 @@ from ml_blueprints.compliance import apply_rule_packs  # noqa: E402
 from ml_blueprints.config import CONTEXT_KEYS, Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+MODEL_DATA_URL = "s3://acme-models/mlbp-1234/output/model.tar.gz"
 
 #: The feature flags from cdk.json, which the CLI passes to app.py; tests pass them too.
 FEATURE_FLAGS: dict[str, Any] = {
@@ -87,7 +88,13 @@ def sandbox_project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     """The project's app in sandbox mode (everything destroyed with its stack), with every
     opt-in (cost-bearing) layer switched on."""
     return synth_project_app(
-        tmp_path_factory.mktemp("cdk-sandbox"), sandbox="true", env_name="sbx", emr="true"
+        tmp_path_factory.mktemp("cdk-sandbox"),
+        sandbox="true",
+        env_name="sbx",
+        emr="true",
+        ml_notebook="true",
+        ml_endpoint="true",
+        ml_model_data_url=MODEL_DATA_URL,
     )
 
 

@@ -89,3 +89,23 @@ def test_every_context_key_is_documented_in_the_readme() -> None:
     readme = (ROOT / "README.md").read_text()
     for key in CONTEXT_KEYS:
         assert f"`{key}`" in readme, key
+
+
+def test_ml_endpoint_needs_a_model() -> None:
+    with pytest.raises(ValueError, match="ml_endpoint=True: false unless ml_model_data_url"):
+        _settings(ml_endpoint="true")
+    with pytest.raises(ValueError, match="ml_model_data_url='http://x': an s3:// URI"):
+        _settings(ml_model_data_url="http://x")
+    settings = _settings(ml_endpoint="true", ml_model_data_url="s3://acme-models/m/model.tar.gz")
+    assert settings.ml_endpoint and settings.ml_model_data_url == "s3://acme-models/m/model.tar.gz"
+
+
+def test_interface_endpoints_follow_the_enabled_layers() -> None:
+    assert _settings().interface_endpoints == ()
+    assert _settings(emr="true", ml_notebook="true").interface_endpoints == (
+        "elasticmapreduce",
+        "kms",
+        "sts",
+        "glue",
+        "sagemaker.api",
+    )

@@ -1,0 +1,316 @@
+"""The ML layer's constructs: GPU notebook, training pipeline and inference endpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from ml_blueprints.constructs import AlertTopic, PrivateNetwork, SecureDataLake
+from ml_blueprints.constructs.gpu_notebook import GpuNotebook
+from ml_blueprints.constructs.sagemaker_endpoint import SageMakerEndpoint
+from ml_blueprints.constructs.training_pipeline import TrainingPipeline
+from tests.asl_sim import TaskError, run
+from tests.conftest import MODEL_DATA_URL, Synthesized
+
+
+def _one(synth: Synthesized, resource_type: str) -> dict[str, Any]:
+    [resource] = synth.resources("Ml", resource_type).values()
+    return resource["Properties"]
+
+
+# -------------------------------------------------------------------------------- notebook
+
+
+def test_notebook_is_private_encrypted_and_without_root(sandbox_project: Synthesized) -> None:
+    notebook = _one(sandbox_project, "AWS::SageMaker::NotebookInstance")
+    assert notebook["InstanceType"] == "ml.g4dn.xlarge"
+    assert notebook["DirectInternetAccess"] == "Disabled"
+    assert notebook["RootAccess"] == "Disabled"
+    assert "LakeKey" in json.dumps(notebook["KmsKeyId"])
+    assert "SubnetId" in notebook and notebook["SecurityGroupIds"]
+    assert notebook["NotebookInstanceName"] == "mlbp-sbx-gpu"
+    [group] = [
+        g["Properties"]
+        for k, g in sandbox_project.resources("Ml", "AWS::EC2::SecurityGroup").items()
+        if k.startswith("Notebook")
+    ]
+    assert "SecurityGroupIngress" not in group
+    assert [(e["IpProtocol"], e["FromPort"]) for e in group["SecurityGroupEgress"]] == [
+        ("tcp", 443)
+    ]
+
+
+def test_notebook_stops_itself_after_an_idle_hour(sandbox_project: Synthesized) -> None:
+    lifecycle = _one(sandbox_project, "AWS::SageMaker::NotebookInstanceLifecycleConfig")
+    script = base64.b64decode(lifecycle["OnStart"][0]["Content"]).decode()
+    assert "idle_check.py 3600" in script and "crontab" in script
+    assert "stop-notebook-instance" in script
+    compile(script.split("<<'PY'\n", 1)[1].split("\nPY\n", 1)[0], "idle_check.py", "exec")
+    notebook = _one(sandbox_project, "AWS::SageMaker::NotebookInstance")
+    assert "LifecycleConfigName" in notebook
+    datalake_endpoints = sandbox_project.resources("DataLake", "AWS::EC2::VPCEndpoint").values()
+    names = json.dumps([e["Properties"]["ServiceName"] for e in datalake_endpoints])
+    assert ".sagemaker.api" in names  # how the stop call reaches SageMaker
+
+
+def test_the_idle_check_stops_only_an_idle_notebook(tmp_path: Any, monkeypatch: Any) -> None:
+    """Runs the lifecycle's idle check against a fake Jupyter API and a fake aws CLI."""
+    from ml_blueprints.constructs import gpu_notebook
+
+    calls: list[list[str]] = []
+    sessions: list[dict[str, Any]] = []
+
+    class Response:
+        def __enter__(self) -> Response:
+            return self
+
+        def __exit__(self, *args: object) -> None:
+            return None
+
+        def read(self) -> bytes:
+            return json.dumps(sessions).encode()
+
+    namespace: dict[str, Any] = {}
+    code = gpu_notebook.IDLE_CHECK.replace(
+        'json.load(open("/opt/ml/metadata/resource-metadata.json"))', '{"ResourceName": "nb"}'
+    )
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: Response())
+    monkeypatch.setattr("subprocess.run", lambda args, check: calls.append(args))
+
+    def check(idle: int) -> None:
+        monkeypatch.setattr("sys.argv", ["idle_check.py", str(idle)])
+        exec(compile(code, "idle_check.py", "exec"), dict(namespace))
+
+    sessions[:] = [{"kernel": {"execution_state": "busy"}}]
+    check(60)
+    assert calls == []
+    sessions[:] = [
+        {"kernel": {"execution_state": "idle", "last_activity": "2020-01-01T00:00:00.000000Z"}}
+    ]
+    check(60)
+    assert calls == [
+        ["aws", "sagemaker", "stop-notebook-instance", "--notebook-instance-name", "nb"]
+    ]
+
+
+# ------------------------------------------------------------------------- training pipeline
+
+
+@pytest.fixture(scope="module")
+def pipeline_definition(project: Synthesized) -> dict[str, Any]:
+    [machine] = project.resources("Ml", "AWS::StepFunctions::StateMachine").values()
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
+
+
+def test_training_uses_spot_checkpoints_isolation_and_encryption(
+    pipeline_definition: dict[str, Any],
+) -> None:
+    train = pipeline_definition["States"]["Train"]
+    assert train["Resource"].endswith(":states:::sagemaker:createTrainingJob.sync")
+    params = train["Parameters"]
+    assert params["EnableManagedSpotTraining"] is True
+    assert params["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": 4 * 3600,
+        "MaxWaitTimeInSeconds": 8 * 3600,
+    }
+    assert "checkpoints/{}/" in params["CheckpointConfig"]["S3Uri.$"]
+    assert params["EnableNetworkIsolation"] is True
+    assert params["EnableInterContainerTrafficEncryption"] is True
+    assert params["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    # g5 stores on hardware-encrypted local NVMe: SageMaker refuses a volume key for it.
+    assert "VolumeKmsKeyId" not in params["ResourceConfig"]
+    assert params["OutputDataConfig"]["KmsKeyId"] == "TOKEN"
+    assert set(params["VpcConfig"]) == {"SecurityGroupIds", "Subnets"}
+    assert "huggingface-pytorch-training" in params["AlgorithmSpecification"]["TrainingImage"]
+
+
+def test_model_and_endpoint_config_follow_training(pipeline_definition: dict[str, Any]) -> None:
+    states = pipeline_definition["States"]
+    assert pipeline_definition["StartAt"] == "NameTheRun"
+    assert [states[s]["Next"] for s in ("NameTheRun", "Train", "CreateModel")] == [
+        "Train",
+        "CreateModel",
+        "CreateEndpointConfig",
+    ]
+    model = states["CreateModel"]["Parameters"]
+    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.ModelArtifacts"
+    assert model["EnableNetworkIsolation"] is True
+    config = states["CreateEndpointConfig"]["Parameters"]
+    assert config["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
+    assert config["DataCaptureConfig"]["EnableCapture"] is True
+
+
+def _sagemaker(fail: str | None = None) -> dict[str, Callable[[Any], Any]]:
+    def task(name: str, result: Any) -> Callable[[Any], Any]:
+        def call(document: Any) -> Any:
+            if fail == name:
+                raise TaskError("States.TaskFailed", f"{name} failed")
+            return result
+
+        return call
+
+    return {
+        "Train": task(
+            "Train",
+            {
+                "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m.tar.gz"},
+                "TrainingTimeInSeconds": 60,
+                "BillableTimeInSeconds": 20,
+            },
+        ),
+        "CreateModel": task("CreateModel", {"ModelArn": "arn:model"}),
+        "CreateEndpointConfig": task("CreateEndpointConfig", {"EndpointConfigArn": "arn:c"}),
+        "NotifyFailure": lambda _: {},
+    }
+
+
+def test_a_run_registers_the_trained_model(pipeline_definition: dict[str, Any]) -> None:
+    status, visited, output = run(pipeline_definition, _sagemaker())
+    assert status == "SUCCEEDED"
+    assert visited == ["NameTheRun", "Train", "CreateModel", "CreateEndpointConfig", "Registered"]
+    assert output["training"]["ModelArtifacts"] == "s3://b/m.tar.gz"
+
+
+@pytest.mark.parametrize("step", ["Train", "CreateModel", "CreateEndpointConfig"])
+def test_a_failed_step_notifies_and_fails(pipeline_definition: dict[str, Any], step: str) -> None:
+    status, visited, output = run(pipeline_definition, _sagemaker(fail=step))
+    assert status == "FAILED"
+    assert visited[-2:] == ["NotifyFailure", "Failed"]
+    assert output["error"]["Error"] == "States.TaskFailed"
+
+
+def test_the_pipeline_logs_everything_and_traces(project: Synthesized) -> None:
+    [machine] = project.resources("Ml", "AWS::StepFunctions::StateMachine").values()
+    props = machine["Properties"]
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["TracingConfiguration"] == {"Enabled": True}
+
+
+# -------------------------------------------------------------------------------- endpoint
+
+
+def test_endpoint_serves_the_model_with_capture_and_autoscaling(
+    sandbox_project: Synthesized,
+) -> None:
+    model = _one(sandbox_project, "AWS::SageMaker::Model")
+    assert model["PrimaryContainer"]["ModelDataUrl"] == MODEL_DATA_URL
+    assert model["EnableNetworkIsolation"] is True
+    config = _one(sandbox_project, "AWS::SageMaker::EndpointConfig")
+    assert "KmsKeyId" not in config  # g5: local NVMe, refused by SageMaker
+    capture = config["DataCaptureConfig"]
+    assert (capture["EnableCapture"], capture["InitialSamplingPercentage"]) == (True, 20)
+    assert json.dumps(capture["DestinationS3Uri"]).endswith('"/data-capture/"]]}')
+    target = _one(sandbox_project, "AWS::ApplicationAutoScaling::ScalableTarget")
+    assert (target["MinCapacity"], target["MaxCapacity"]) == (1, 2)
+    assert target["ResourceId"] == "endpoint/mlbp-sbx-inference/variant/AllTraffic"
+    policy = _one(sandbox_project, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracking = policy["TargetTrackingScalingPolicyConfiguration"]
+    assert tracking["TargetValue"] == 100
+    assert tracking["PredefinedMetricSpecification"]["PredefinedMetricType"] == (
+        "SageMakerVariantInvocationsPerInstance"
+    )
+
+
+def test_an_inferentia_endpoint_is_kms_encrypted() -> None:
+    stack = cdk.Stack(cdk.App(), "Inf2")
+    network = PrivateNetwork(stack, "Network")
+    lake = SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint)
+    endpoint = SageMakerEndpoint(
+        stack,
+        "Endpoint",
+        lake=lake,
+        network=network,
+        instance_type="ml.inf2.xlarge",
+        image="763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-tgi-inference:x",
+        model_data_url=MODEL_DATA_URL,
+    )
+    assert endpoint.endpoint_config.kms_key_id is not None
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+@pytest.fixture
+def parts() -> tuple[SecureDataLake, PrivateNetwork, AlertTopic]:
+    stack = cdk.Stack(cdk.App(), "Validation")
+    network = PrivateNetwork(stack, "Network")
+    lake = SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint)
+    return lake, network, AlertTopic(stack, "Alerts")
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"instance_type": "ml.m5.xlarge"}, "instance_type='ml.m5.xlarge': an accelerator is"),
+        ({"instance_type": "g5.xlarge"}, "not a SageMaker instance type name"),
+        ({"idle_stop_minutes": 5}, "idle_stop_minutes=5: 15 to 1440 minutes"),
+        ({"idle_stop_minutes": 2000}, "idle_stop_minutes=2000"),
+        ({"readable_zones": ["gold"]}, "readable_zones='gold'"),
+        ({"volume_size_gib": 1}, "volume_size_gib=1: 5 to 16384 GiB"),
+    ],
+)
+def test_notebook_validation(parts: Any, props: dict[str, Any], expected: str) -> None:
+    lake, network, _ = parts
+    with pytest.raises(ValueError, match=r"^GpuNotebook: invalid prop") as error:
+        GpuNotebook(cdk.Stack.of(lake), "Notebook", lake=lake, network=network, **props)
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        (
+            {"training_instance_type": "ml.inf2.xlarge"},
+            "training_instance_type='ml.inf2.xlarge': SageMaker does not accept inf2",
+        ),
+        ({"training_instance_type": "ml.c5.xlarge"}, "an accelerator is required"),
+        (
+            {"hosting_instance_type": "ml.p3dn.24xlarge"},
+            "hosting_instance_type='ml.p3dn.24xlarge': SageMaker does not accept p3dn",
+        ),
+        (
+            {"max_runtime_seconds": 7200, "max_wait_seconds": 3600},
+            "max_wait_seconds=3600: at least max_runtime_seconds (7200)",
+        ),
+        ({"use_spot": False, "max_wait_seconds": 3600}, "max_wait_seconds=3600: unset unless"),
+        ({"max_runtime_seconds": 30}, "max_runtime_seconds=30"),
+        ({"training_instance_count": 0}, "training_instance_count=0: 1 to 100"),
+        ({"input_prefix": "training"}, "input_prefix='training'"),
+        ({"output_zone": "gold"}, "output_zone='gold'"),
+    ],
+)
+def test_training_pipeline_validation(parts: Any, props: dict[str, Any], expected: str) -> None:
+    lake, network, alerts = parts
+    with pytest.raises(ValueError, match=r"^TrainingPipeline: invalid prop") as error:
+        TrainingPipeline(
+            cdk.Stack.of(lake), "Training", lake=lake, network=network, alerts=alerts, **props
+        )
+    assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("props", "expected"),
+    [
+        ({"min_instances": 3, "max_instances": 2}, "min_instances=3: at most max_instances (2)"),
+        ({"min_instances": 0}, "min_instances=0: at least 1"),
+        ({"instance_type": "ml.p3dn.24xlarge"}, "SageMaker does not accept p3dn"),
+        ({"model_data_url": "https://x/model.tar.gz"}, "model_data_url='https://x/model.tar.gz'"),
+        ({"capture_percentage": 101}, "capture_percentage=101: 0 to 100"),
+    ],
+)
+def test_endpoint_validation(parts: Any, props: dict[str, Any], expected: str) -> None:
+    lake, network, _ = parts
+    props = {
+        "image": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/model:1",
+        "model_data_url": MODEL_DATA_URL,
+        **props,
+    }
+    with pytest.raises(ValueError, match=r"^SageMakerEndpoint: invalid prop") as error:
+        SageMakerEndpoint(cdk.Stack.of(lake), "Endpoint", lake=lake, network=network, **props)
+    assert expected in str(error.value)
