@@ -116,3 +116,70 @@ if __name__ == "__main__":
     text, ok = summarize(Path(sys.argv[1] if len(sys.argv) > 1 else "cdk.out"))
     print(text)
     sys.exit(0 if ok else 1)
+
+
+def resource_counts(outdir: Path) -> dict[str, dict[str, int]]:
+    """Resource counts by type, per stack (by template name without ``.template.json``)."""
+    counts: dict[str, dict[str, int]] = {}
+    for template in templates(outdir):
+        resources = json.loads(template.read_text()).get("Resources", {})
+        per_type: dict[str, int] = {}
+        for resource in resources.values():
+            per_type[resource["Type"]] = per_type.get(resource["Type"], 0) + 1
+        counts[template.name.removesuffix(".template.json")] = dict(sorted(per_type.items()))
+    return counts
+
+
+def compliance_report(outdir: Path) -> dict[str, object]:
+    """Everything a reviewer needs from ``outdir``: packs, counts, acknowledged findings."""
+    summary = read_validation_report(outdir)
+    return {
+        "rule_packs": {
+            pack: {"open_findings": findings} for pack, findings in summary.open_findings.items()
+        },
+        "stacks": resource_counts(outdir),
+        "acknowledged": [
+            {
+                "pack": a.pack,
+                "rule": a.rule,
+                "path": a.path,
+                "acknowledged_at": a.acknowledged_at,
+                "reason": a.reason,
+            }
+            for a in sorted(summary.acknowledged, key=lambda a: (a.path, a.rule))
+        ],
+    }
+
+
+def markdown(report: dict[str, object]) -> str:
+    """``compliance_report`` as a Markdown page."""
+    lines = ["# ml-blueprints compliance report", "", "## Rule packs", ""]
+    packs = report["rule_packs"]
+    assert isinstance(packs, dict)
+    lines += ["| pack | unacknowledged findings |", "|---|---|"]
+    lines += [f"| {pack} | {len(v['open_findings'])} |" for pack, v in packs.items()]
+    lines += ["", "## Resources per stack", ""]
+    stacks = report["stacks"]
+    assert isinstance(stacks, dict)
+    for stack, counts in stacks.items():
+        lines += [
+            f"### {stack} ({sum(counts.values())} resources)",
+            "",
+            "| type | count |",
+            "|---|---|",
+        ]
+        lines += [f"| {kind} | {count} |" for kind, count in counts.items()]
+        lines.append("")
+    acknowledged = report["acknowledged"]
+    assert isinstance(acknowledged, list)
+    lines += [
+        f"## Acknowledged findings ({len(acknowledged)})",
+        "",
+        "| rule | resource | acknowledged at | reason |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {a['rule']} | {a['path']} | {a['acknowledged_at']} | {a['reason']} |"
+        for a in acknowledged
+    ]
+    return "\n".join(lines) + "\n"

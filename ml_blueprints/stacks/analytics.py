@@ -65,6 +65,10 @@ class AnalyticsStack(cdk.Stack):
             "DatabaseName": (self.catalog.database_name, "Glue database of the lake"),
             "WorkGroupName": (self.catalog.workgroup_name, "Athena workgroup to query in"),
             "EtlJobName": (self.job.job_name, "Glue Spark job: raw events -> curated Parquet"),
+            "RawCrawlerName": (
+                self.catalog.crawlers["raw/events/"].ref,
+                "Crawler of the raw zone's events (table raw_events)",
+            ),
             "StateMachineName": (
                 self.workflow.state_machine.state_machine_name,
                 "Step Functions workflow: crawl raw, run the job, crawl curated",

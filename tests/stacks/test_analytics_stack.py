@@ -15,6 +15,7 @@ def test_outputs_name_the_database_workgroup_job_and_state_machine(project: Synt
         "EtlJobName",
         "StateMachineName",
         "StateMachineArn",
+        "RawCrawlerName",
     }
     assert outputs["DatabaseName"]["Value"] == "mlbp_dev_lake"
     assert outputs["WorkGroupName"]["Value"] == "mlbp-dev-lake"
