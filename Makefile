@@ -24,7 +24,7 @@ CDK_ARGS ?=
 STACK ?= --all
 PYTEST_ARGS ?=
 
-.PHONY: setup synth test lint deploy destroy diff clean
+.PHONY: setup synth test lint bench deploy destroy diff clean
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ synth: setup ## synthesize every stack to cdk.out/, fail on any compliance findi
 
 test: setup ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup ## synth and test-suite timings (not part of the test suite)
+	$(BIN)/python benchmarks/synth_bench.py $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -203,7 +203,7 @@ class DataCatalog(Construct):
                 query_string=query.sql.format(database=database_name),
                 work_group=self.workgroup.ref,
             )
-            named.add_dependency(self.database)
+            named.add_resource_dependency(self.database)
             self.named_queries[query.name] = named
 
     # ------------------------------------------------------------------------------ grants
@@ -340,8 +340,8 @@ class DataCatalog(Construct):
             if crawl.schedule
             else None,
         )
-        crawler.add_dependency(self.database)
-        crawler.add_dependency(self.security_configuration)
+        crawler.add_resource_dependency(self.database)
+        crawler.add_resource_dependency(self.security_configuration)
         return crawler
 
     def _grant_crawler_access(self, crawls: Sequence[ZoneCrawl]) -> None:

@@ -355,7 +355,7 @@ class SparkCluster(Construct):
             ),
         )
         if self.steps:
-            cfn_step.add_dependency(self.steps[-1])
+            cfn_step.add_resource_dependency(self.steps[-1])
         self.steps.append(cfn_step)
         return cfn_step
 

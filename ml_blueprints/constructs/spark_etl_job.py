@@ -246,7 +246,7 @@ class SparkEtlJob(Construct):
                 "--quarantine_path": f"s3://{quarantine.bucket_name}/{quarantine_prefix}",
             },
         )
-        self.job.add_dependency(catalog.security_configuration)
+        self.job.add_resource_dependency(catalog.security_configuration)
         self.job.node.add_dependency(self.role.grants_policy)  # type: ignore[arg-type]
         self.trigger: glue.CfnTrigger | None = None
         if schedule is not None:
@@ -259,7 +259,7 @@ class SparkEtlJob(Construct):
                 description=f"Runs {self.job_name} on {schedule}",
                 actions=[glue.CfnTrigger.ActionProperty(job_name=self.job_name)],
             )
-            self.trigger.add_dependency(self.job)
+            self.trigger.add_resource_dependency(self.job)
 
     @property
     def job_arn(self) -> str:

@@ -288,7 +288,7 @@ class StreamingIngestion(Construct):
             )
         self.table = self._table(bucket.bucket_name, record_format, compression, columns)
         if database is not None:
-            self.table.add_dependency(database)
+            self.table.add_resource_dependency(database)
 
         # --- delivery ----------------------------------------------------------------------
         self.delivery_role = self._delivery_role(bucket.bucket_arn, delivery_log_stream, role_name)
