@@ -27,11 +27,36 @@ Curated output (``output_path``)
     Parquet, partitioned ``event_date=YYYY-MM-DD/`` (the UTC date of ``event_time``). Columns:
     the input's columns in their order (``event_id``/``event_type`` as strings,
     ``event_time``/``ingested_at`` as timestamps; ``ingested_at`` added as null if no row had
-    it). Written with dynamic partition overwrite: the partitions of the dates present in
-    this run are replaced, every other date is left alone, so re-running a day is
-    idempotent. A date's partition is replaced by exactly this run's rows for that date, so
-    each run must be given every event of the dates it contains (see ``main`` on Glue
-    bookmarks).
+    it), then any column only the existing rows of a merged partition have.
+
+Merge on write (nothing is lost across runs)
+    With Glue job bookmarks a run sees only the files new since the last run, so one date's
+    events arrive over several runs (late events, producer retries across runs). For every
+    date in this run's valid rows, the existing curated rows of that date's partition (and
+    only of those dates: one directory each, so the cost follows the dates touched, never the
+    size of the dataset) are read and merged with this run's rows, and the merged rows
+    replace those partitions (dynamic partition overwrite); every other date is left alone,
+    its files untouched. Within a date, ``event_id`` is unique: a new row and an existing row
+    with the same ``event_id`` are de-duplicated as above (latest ``ingested_at``, then the
+    greatest JSON of the row as merged, then the existing row on a complete tie), so a
+    re-send with a later ``ingested_at`` replaces the stored row, an older or identical one
+    changes nothing, and re-running the same input is idempotent. An event re-sent with an
+    ``event_time`` on another UTC date is not matched against the first date (finding it
+    would mean reading every date). Merged rows are materialized before the write, which
+    then never reads the partitions it replaces (see :func:`process`).
+
+Payload type drift
+    JSON types are inferred per run, and Spark 3.5 cannot read Parquet files that disagree on a
+    column's type (neither with ``mergeSchema`` nor without), so a merge reconciles them: per
+    column, over this run's rows and every merged partition, integer types widen to the
+    widest of them (int -> bigint), numbers of different kinds to double, structs field by
+    field (fields missing on one side are null), arrays and maps element by element, and any
+    other disagreement (e.g. number and string, string and struct) to string on both sides
+    (nested values as JSON text), see :func:`common_type`. Partitions a run does not touch
+    keep the types they were written with, so a run that creates a new date can still write
+    a type another, untouched date holds differently (``amount`` as double there, bigint
+    here); Spark cannot scan those two dates together until a run touches both and merges
+    them. Reconciling with every date would mean reading the footer of every file.
 
 Quarantine output (``quarantine_path``)
     JSON Lines, appended (each run adds its rejects), columns ``quarantine_reason``,
@@ -40,8 +65,16 @@ Quarantine output (``quarantine_path``)
     when null).
 
 Counts (returned by :func:`run`, logged, printed by :func:`main` as one JSON line)
-    ``read`` (rows read), ``curated`` (rows written), ``quarantined``, ``duplicates_removed``;
-    ``read == curated + quarantined + duplicates_removed``.
+    About this run's input: ``read`` (rows read, reader-rejected ones included),
+    ``quarantined`` (rows written to the quarantine), ``curated_new`` (this run's rows that
+    are in the curated output after the merge) and ``duplicates_removed`` (this run's valid
+    rows that are not: a duplicate within the run, or an existing row of the same
+    ``event_id`` and date won); ``read == curated_new + quarantined + duplicates_removed``.
+    About the merged partitions: ``merged_existing`` (existing rows kept, rewritten with the
+    same values, types widened if need be) and ``replaced_existing`` (existing rows
+    superseded by this run's version of the same event, or by the other copy should a
+    partition hold one ``event_id`` twice); together they are the existing rows read.
+    ``curated`` is every row written: ``curated == curated_new + merged_existing``.
 
 Arguments: ``--input-path``, ``--output-path``, ``--quarantine-path`` (``--input_path`` style
 also accepted); on Glue the job parameters ``--JOB_NAME``, ``--input_path``,
@@ -54,12 +87,28 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import date
+from functools import reduce
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, MapType, StringType, StructType
+from pyspark.sql.types import (
+    ArrayType,
+    ByteType,
+    DataType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    MapType,
+    NullType,
+    NumericType,
+    ShortType,
+    StringType,
+    StructField,
+    StructType,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -91,7 +140,16 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     *REQUIRED_FIELDS,
     INGESTED_AT,
 )
-COUNT_KEYS: tuple[str, ...] = ("read", "curated", "quarantined", "duplicates_removed")
+#: The counts :func:`run` returns, in this order (see the module docstring).
+COUNT_KEYS: tuple[str, ...] = (
+    "read",
+    "curated_new",
+    "quarantined",
+    "duplicates_removed",
+    "merged_existing",
+    "replaced_existing",
+    "curated",
+)
 
 # An ISO-8601 date-time Spark's string-to-timestamp cast reads exactly.
 _ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}(:?\d{2})?)?$"
@@ -103,6 +161,10 @@ _ROW_JSON = "__etl_row_json"
 _EVENT_TIME_TS = "__etl_event_time"
 _INGESTED_AT_TS = "__etl_ingested_at"
 _RANK = "__etl_rank"
+_EXISTING = "__etl_existing"
+
+# Integer types, narrowest first: two of them widen to the later one.
+_INTEGRAL: tuple[type[DataType], ...] = (ByteType, ShortType, IntegerType, LongType)
 
 
 def _col(name: str) -> Column:
@@ -206,6 +268,161 @@ def _curate(classified: DataFrame, raw: DataFrame, data_columns: list[str]) -> D
     )
 
 
+def common_type(left: DataType, right: DataType) -> DataType:
+    """The type a column stored as ``left`` in some rows and ``right`` in others is merged as.
+
+    Equal types stay; null goes with anything; integer types widen to the wider (int ->
+    bigint); other pairs of numbers (an integer and a double, float or decimal) become double;
+    structs merge field by field (``left``'s fields first, then ``right``'s others), arrays
+    and maps element by element; anything else (number and string, boolean and number, a
+    struct and a scalar, ...) becomes string, nested values as JSON text (see
+    :func:`_conform`).
+    """
+    if left == right:
+        return left
+    if isinstance(left, NullType):
+        return right
+    if isinstance(right, NullType):
+        return left
+    if isinstance(left, _INTEGRAL) and isinstance(right, _INTEGRAL):
+        return max(left, right, key=lambda value: _INTEGRAL.index(type(value)))
+    if isinstance(left, NumericType) and isinstance(right, NumericType):
+        return DoubleType()
+    if isinstance(left, StructType) and isinstance(right, StructType):
+        theirs = {field.name: field.dataType for field in right.fields}
+        fields = [
+            StructField(
+                field.name,
+                common_type(field.dataType, theirs[field.name])
+                if field.name in theirs
+                else field.dataType,
+            )
+            for field in left.fields
+        ]
+        ours = set(left.fieldNames())
+        fields += [
+            StructField(field.name, field.dataType)
+            for field in right.fields
+            if field.name not in ours
+        ]
+        return StructType(fields)
+    if isinstance(left, ArrayType) and isinstance(right, ArrayType):
+        return ArrayType(common_type(left.elementType, right.elementType))
+    if isinstance(left, MapType) and isinstance(right, MapType):
+        return MapType(
+            common_type(left.keyType, right.keyType), common_type(left.valueType, right.valueType)
+        )
+    return StringType()
+
+
+def _conform(value: Column, source: DataType, target: DataType) -> Column:
+    """``value`` (of type ``source``) as ``target``, a :func:`common_type` of ``source``."""
+    if source == target:
+        return value
+    if isinstance(target, StringType):
+        if isinstance(source, StructType | ArrayType | MapType):
+            return F.to_json(value)
+        return value.cast(StringType())
+    if isinstance(target, StructType) and isinstance(source, StructType):
+        theirs = {field.name: field.dataType for field in source.fields}
+        fields = [
+            (
+                _conform(value.getField(field.name), theirs[field.name], field.dataType)
+                if field.name in theirs
+                else F.lit(None).cast(field.dataType)
+            ).alias(field.name)
+            for field in target.fields
+        ]
+        return F.when(value.isNotNull(), F.struct(*fields))
+    if isinstance(target, ArrayType) and isinstance(source, ArrayType):
+        return F.transform(
+            value, lambda element: _conform(element, source.elementType, target.elementType)
+        )
+    if isinstance(target, MapType) and isinstance(source, MapType):
+        if source.keyType != target.keyType:
+            value = F.transform_keys(
+                value, lambda key, _: _conform(key, source.keyType, target.keyType)
+            )
+        return F.transform_values(
+            value, lambda _, item: _conform(item, source.valueType, target.valueType)
+        )
+    return value.cast(target)
+
+
+def _merge(new: DataFrame, existing: Sequence[DataFrame]) -> DataFrame:
+    """``new`` curated rows and ``existing`` ones, types reconciled, each row ranked in its
+    (``event_id``, ``event_date``): columns as curated, then ``_EXISTING`` (whether the row
+    was already curated) and ``_RANK`` (1 for the row to keep). Pure and lazy."""
+    frames = [(new, False), *((frame, True) for frame in existing)]
+    types: dict[str, DataType] = {}
+    for frame, _ in frames:
+        for field in frame.schema.fields:
+            known = types.get(field.name)
+            types[field.name] = (
+                field.dataType if known is None else common_type(known, field.dataType)
+            )
+    names = [name for name in types if name != PARTITION_COLUMN] + [PARTITION_COLUMN]
+
+    def aligned(frame: DataFrame, is_existing: bool) -> DataFrame:
+        present = {field.name: field.dataType for field in frame.schema.fields}
+        return frame.select(
+            *[
+                (
+                    _conform(_col(name), present[name], types[name])
+                    if name in present
+                    else F.lit(None).cast(types[name])
+                ).alias(name)
+                for name in names
+            ],
+            F.lit(is_existing).alias(_EXISTING),
+        )
+
+    merged = reduce(
+        lambda left, right: left.unionByName(right, allowMissingColumns=True),
+        (aligned(frame, is_existing) for frame, is_existing in frames),
+    )
+    # The same order as within a run (the greatest JSON of the row, here the row as merged, so
+    # both sides are serialized alike); on a complete tie the existing row stays.
+    latest_first = Window.partitionBy(_col("event_id"), _col(PARTITION_COLUMN)).orderBy(
+        _col(INGESTED_AT).desc_nulls_last(), _row_json(names).desc(), F.col(_EXISTING).desc()
+    )
+    return merged.withColumn(_RANK, F.row_number().over(latest_first))
+
+
+def _partition_directory(output_path: str, day: date) -> str:
+    return f"{output_path.rstrip('/')}/{PARTITION_COLUMN}={day.isoformat()}"
+
+
+def read_existing(spark: SparkSession, output_path: str, dates: Iterable[date]) -> list[DataFrame]:
+    """The curated rows already in ``output_path`` for each of ``dates``: one DataFrame per
+    partition that exists and holds data files, with ``event_date`` added.
+
+    Only those partition directories are listed and read, never the whole dataset (a filter
+    on ``event_date`` over ``output_path`` would still list every partition). They are read
+    one by one because their types may differ (each was written by some run, with that run's
+    types); all files of one partition come from one write and agree, ``mergeSchema`` is only
+    a guard that no column is dropped.
+    """
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path  # type: ignore[union-attr]
+    root = hadoop_path(output_path)
+    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    if not fs.exists(root):
+        return []
+    frames = []
+    for day in sorted(set(dates)):
+        directory = _partition_directory(output_path, day)
+        path = hadoop_path(directory)
+        if not fs.isDirectory(path):
+            continue
+        names = [status.getPath().getName() for status in fs.listStatus(path) if status.isFile()]
+        if not [name for name in names if not name.startswith(("_", "."))]:
+            continue  # no data files (Spark would fail to infer a schema)
+        frame = spark.read.option("mergeSchema", "true").parquet(directory)
+        frames.append(frame.withColumn(PARTITION_COLUMN, F.lit(day)))
+    return frames
+
+
 def split_events(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split parsed raw events into (curated, quarantined); pure, lazy, no I/O.
 
@@ -246,8 +463,9 @@ def read_raw(spark: SparkSession, input_path: str) -> DataFrame:
 def write_outputs(
     curated: DataFrame, quarantined: DataFrame, output_path: str, quarantine_path: str
 ) -> None:
-    """Curated rows to Parquet by ``event_date`` (dynamic partition overwrite); quarantined
-    rows appended as JSON Lines."""
+    """Curated rows to Parquet by ``event_date`` (dynamic partition overwrite: the partitions
+    of the dates in ``curated`` are replaced, no other); quarantined rows appended as JSON
+    Lines. ``curated`` must not be lazily read from ``output_path`` (see :func:`process`)."""
     (
         curated.write.mode("overwrite")
         .option("partitionOverwriteMode", "dynamic")
@@ -263,29 +481,64 @@ def process(
     quarantine_path: str,
     unparseable: DataFrame | None = None,
 ) -> dict[str, int]:
-    """Split, write and count ``raw`` (plus reader-rejected rows ``unparseable``, if any)."""
+    """Split ``raw`` (plus reader-rejected rows ``unparseable``, if any), merge the valid rows
+    into the curated partitions of their dates, write both outputs, return the counts."""
+    spark = raw.sparkSession
     raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
     try:
         classified, data_columns = _classify(raw)
-        curated = _curate(classified, raw, data_columns)
+        new = _curate(classified, raw, data_columns)
         quarantined = _quarantine(classified, raw)
         valid = F.col(_REASON).isNull()
         stats = classified.agg(
             F.count(F.lit(1)).alias("read"),
             F.count(F.when(valid, F.lit(1))).alias("valid"),
-            F.countDistinct(F.when(valid, _as_string(raw, "event_id"))).alias("distinct"),
+            F.collect_set(F.when(valid, _utc_date(F.col(_EVENT_TIME_TS)))).alias("dates"),
         ).collect()[0]
         extra = 0
         if unparseable is not None:
             rejected = errors_as_quarantine(unparseable)
             extra = rejected.count()
             quarantined = quarantined.unionByName(rejected)
-        write_outputs(curated, quarantined, output_path, quarantine_path)
+        existing = read_existing(spark, output_path, stats["dates"])
+        LOG.info(
+            "spark_etl: %d date(s) in this run, %d of them already curated (merged)",
+            len(stats["dates"]),
+            len(existing),
+        )
+        # Materialize the merged rows before the write replaces the partitions they were read
+        # from. Left lazy, the old files would be read again by every action on the plan:
+        # the counts, and any stage or task Spark recomputes; whether that still finds the
+        # old files would hang on when the commit protocol in use (Spark's own locally, an
+        # S3-optimized one on Glue) deletes them. localCheckpoint(eager=True) computes the
+        # rows once and cuts the lineage: the counts and the write read the checkpointed
+        # blocks (memory and disk on the executors), never the partitions being replaced.
+        # persist() would not cut it (lost or evicted blocks are recomputed from the files),
+        # and a staging copy on S3 plus a move would double the writes for no atomicity (S3
+        # has no rename: a move is a copy and a delete per object). If an executor holding
+        # blocks is lost, the write fails before its commit: the curated zone is unchanged,
+        # the Glue bookmark is not committed and a retry reads the same input. (Dynamic
+        # allocation keeps executors holding cached blocks unless
+        # spark.dynamicAllocation.cachedExecutorIdleTimeout is set.)
+        merged = _merge(new, existing).localCheckpoint(eager=True)
+        kept = F.col(_RANK) == 1
+        was_curated = F.col(_EXISTING)
+        tally = merged.agg(
+            F.count(F.when(kept & ~was_curated, F.lit(1))).alias("curated_new"),
+            F.count(F.when(was_curated, F.lit(1))).alias("existing"),
+            F.count(F.when(kept & was_curated, F.lit(1))).alias("merged_existing"),
+        ).collect()[0]
+        write_outputs(
+            merged.where(kept).drop(_EXISTING, _RANK), quarantined, output_path, quarantine_path
+        )
         counts = {
             "read": stats["read"] + extra,
-            "curated": curated.count(),
+            "curated_new": tally["curated_new"],
             "quarantined": stats["read"] - stats["valid"] + extra,
-            "duplicates_removed": stats["valid"] - stats["distinct"],
+            "duplicates_removed": stats["valid"] - tally["curated_new"],
+            "merged_existing": tally["merged_existing"],
+            "replaced_existing": tally["existing"] - tally["merged_existing"],
+            "curated": tally["curated_new"] + tally["merged_existing"],
         }
     finally:
         raw.unpersist()

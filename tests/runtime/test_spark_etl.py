@@ -13,7 +13,20 @@ from typing import Any
 
 import pytest
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.types import DateType, StringType, StructType, TimestampType
+from pyspark.sql.types import (
+    ArrayType,
+    BooleanType,
+    DataType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    LongType,
+    NullType,
+    StringType,
+    StructField,
+    StructType,
+    TimestampType,
+)
 
 from ml_blueprints.runtime import spark_etl
 from ml_blueprints.runtime.spark_etl import (
@@ -27,6 +40,7 @@ from ml_blueprints.runtime.spark_etl import (
 
 DAY_A = date(2026, 11, 24)
 DAY_B = date(2026, 11, 25)
+DAY_C = date(2026, 11, 26)
 
 
 def event(event_id: Any, event_time: Any = "2026-11-24T16:05:09.123Z", **fields: Any) -> str:
@@ -75,6 +89,7 @@ BATCH_2_LINES = [
 BATCH_3 = "events/year=2026/month=11/day=25/hour=11/batch-3.jsonl.gz"
 BATCH_3_LINES = [BATCH_1_LINES[1]]  # exact duplicate of e2, in another gzip file
 
+DAY_C_TIME = "2026-11-26T01:00:00Z"
 EXPECTED_DATES = {"e1": DAY_A, "e2": DAY_A, "e3": DAY_B, "e4": DAY_B, "e5": DAY_B}
 EXPECTED_QUARANTINE = Counter(
     {
@@ -89,7 +104,30 @@ EXPECTED_QUARANTINE = Counter(
         (BAD_EVENT_TIME, "b2"): 1,
     }
 )
-EXPECTED_COUNTS = {"read": 19, "curated": 5, "quarantined": 11, "duplicates_removed": 3}
+EXPECTED_COUNTS = {
+    "read": 19,
+    "curated_new": 5,
+    "quarantined": 11,
+    "duplicates_removed": 3,
+    "merged_existing": 0,
+    "replaced_existing": 0,
+    "curated": 5,
+}
+
+
+def counts(
+    read: int, new: int, duplicates: int, merged: int, replaced: int, quarantined: int = 0
+) -> dict[str, int]:
+    """The counts of a run, in ``spark_etl.COUNT_KEYS`` order."""
+    return {
+        "read": read,
+        "curated_new": new,
+        "quarantined": quarantined,
+        "duplicates_removed": duplicates,
+        "merged_existing": merged,
+        "replaced_existing": replaced,
+        "curated": new + merged,
+    }
 
 
 def write_lines(root: Path, relative: str, lines: list[str]) -> None:
@@ -119,6 +157,29 @@ def first_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     return Run(raw, output, quarantine, counts)
 
 
+def copy_output(first: Run, root: Path) -> Path:
+    output = root / "curated"
+    shutil.copytree(first.output_path, output)
+    return output
+
+
+def files_of(partition: Path) -> dict[str, tuple[int, int]]:
+    """Every file of a partition directory: name -> (size, modification time in ns)."""
+    return {
+        path.name: (path.stat().st_size, path.stat().st_mtime_ns)
+        for path in partition.iterdir()
+        if path.is_file()
+    }
+
+
+def partition(output: Path, day: date) -> Path:
+    return output / f"event_date={day.isoformat()}"
+
+
+def as_dicts(rows: dict[str, Any], *keys: str) -> dict[str, dict[str, Any]]:
+    return {key: rows[key].asDict(recursive=True) for key in keys}
+
+
 def rows_by_id(frame: DataFrame) -> dict[str, Any]:
     rows = frame.collect()
     by_id = {row["event_id"]: row for row in rows}
@@ -140,8 +201,10 @@ def test_run_counts(first_run: Run) -> None:
 
 def test_nothing_is_lost(first_run: Run, spark: SparkSession) -> None:
     counts = first_run.counts
+    assert list(counts) == list(spark_etl.COUNT_KEYS)
     assert (
-        counts["read"] == counts["curated"] + counts["quarantined"] + counts["duplicates_removed"]
+        counts["read"]
+        == counts["curated_new"] + counts["quarantined"] + counts["duplicates_removed"]
     )
     lines = [
         line for lines in (BATCH_1_LINES, BATCH_2_LINES, BATCH_3_LINES) for line in lines if line
@@ -220,36 +283,144 @@ def test_quarantine_rows(first_run: Run) -> None:
     assert bad["b1"]["event_time"] == "yesterday at noon"
 
 
-def test_rerun_replaces_only_that_date(first_run: Run, spark: SparkSession, tmp_path: Path) -> None:
-    output = tmp_path / "curated"
-    shutil.copytree(first_run.output_path, output)
+def test_late_events_are_merged_into_their_date(
+    first_run: Run, spark: SparkSession, tmp_path: Path
+) -> None:
+    # the next run (a bookmark run: only new files) has a late event for day B and one for C
+    output = copy_output(first_run, tmp_path)
+    day_a = files_of(partition(output, DAY_A))
+    before = rows_by_id(spark.read.parquet(str(output)))
+    raw = tmp_path / "raw"
+    late = event("e6", "2026-11-25T08:00:00Z", ingested_at="2026-11-27T09:00:00Z", amount=4.5)
+    write_lines(raw, "events/year=2026/month=11/day=27/late.jsonl", [late, event("e7", DAY_C_TIME)])
+    result = spark_etl.run(spark, str(raw), str(output), str(tmp_path / "quarantine"))
+    assert result == counts(read=2, new=2, duplicates=0, merged=3, replaced=0)
+
+    rows = rows_by_id(spark.read.parquet(str(output)))
+    assert {key: row["event_date"] for key, row in rows.items()} == {
+        **EXPECTED_DATES,
+        "e6": DAY_B,
+        "e7": DAY_C,
+    }
+    # day B kept its rows as they were, day A was not even rewritten
+    assert as_dicts(rows, *EXPECTED_DATES) == as_dicts(before, *EXPECTED_DATES)
+    assert rows["e6"]["amount"] == 4.5
+    assert files_of(partition(output, DAY_A)) == day_a
+
+
+def test_a_resend_in_a_later_run_is_deduplicated(
+    first_run: Run, spark: SparkSession, tmp_path: Path
+) -> None:
+    output = copy_output(first_run, tmp_path)
+    day_a = files_of(partition(output, DAY_A))
     raw = tmp_path / "raw"
     write_lines(
         raw,
         "events/rerun.jsonl.gz",
         [
-            # a double, as in the first run: payload types are inferred per run, and Parquet
-            # files of one dataset must agree on them (an integer here could not be read back)
-            event("e3", "2026-11-25T10:00:00Z", ingested_at="2026-11-26T00:00:00Z", amount=9.5),
+            # e3 re-sent later with another payload: replaces the stored e3; an integer where
+            # day B holds doubles (the merge stores it as a double)
+            event("e3", "2026-11-25T10:00:00Z", ingested_at="2026-11-26T00:00:00Z", amount=9),
+            # e4 re-sent with an older ingested_at: the stored e4 stays
+            event(
+                "e4",
+                "2026-11-25T00:00:00.000Z",
+                event_type="stale",
+                ingested_at="2026-11-24T00:00:00Z",
+            ),
             event("e9", "2026-11-25T12:00:00Z"),
         ],
     )
-    counts = spark_etl.run(spark, str(raw), str(output), str(tmp_path / "quarantine"))
-    assert counts == {"read": 2, "curated": 2, "quarantined": 0, "duplicates_removed": 0}
+    quarantine = str(tmp_path / "quarantine")
+    result = spark_etl.run(spark, str(raw), str(output), quarantine)
+    assert result == counts(read=3, new=2, duplicates=1, merged=2, replaced=1)
 
     rows = rows_by_id(spark.read.parquet(str(output)))
-    # day B is exactly the new input (e4 and e5 are gone); day A is untouched
-    assert {key: row["event_date"] for key, row in rows.items()} == {
-        "e1": DAY_A,
-        "e2": DAY_A,
-        "e3": DAY_B,
-        "e9": DAY_B,
-    }
-    assert rows["e3"]["amount"] == 9.5
+    assert {key: row["event_date"] for key, row in rows.items()} == {**EXPECTED_DATES, "e9": DAY_B}
+    assert rows["e3"]["amount"] == 9.0
+    assert epoch(rows["e3"]["ingested_at"]) == utc("2026-11-26T00:00:00+00:00")
+    assert rows["e4"]["event_type"] == "view"
+    assert epoch(rows["e4"]["ingested_at"]) == utc("2026-11-24T16:05:10+00:00")
+    assert files_of(partition(output, DAY_A)) == day_a
 
-    # running the same input again changes nothing
-    spark_etl.run(spark, str(raw), str(output), str(tmp_path / "quarantine"))
-    assert spark.read.parquet(str(output)).count() == 4
+    # running the same input again changes nothing: every row of it is already there
+    again = spark_etl.run(spark, str(raw), str(output), quarantine)
+    assert again == counts(read=3, new=0, duplicates=3, merged=4, replaced=0)
+    after = rows_by_id(spark.read.parquet(str(output)))
+    assert as_dicts(after, *rows) == as_dicts(rows, *rows)
+
+
+def test_payload_type_drift_is_reconciled(spark: SparkSession, tmp_path: Path) -> None:
+    output, quarantine = str(tmp_path / "curated"), str(tmp_path / "quarantine")
+
+    def run(name: str, *lines: str) -> dict[str, int]:
+        write_lines(tmp_path / name, "events/part.jsonl", list(lines))
+        return spark_etl.run(spark, str(tmp_path / name), output, quarantine)
+
+    day_b = "2026-11-25T09:00:00Z"
+    # run 1: day A, integers (bigint), a struct, an array of integers
+    run(
+        "run1",
+        event("a1", amount=1, code=7, meta={"n": 1}, tags=[1, 2], detail={"k": 1}, legacy="x"),
+        event("a2", amount=2, code=8),
+    )
+    # run 2: a new date, day B, with doubles (day A still holds bigints: not merged yet)
+    run("run2", event("b1", day_b, amount=2.5, code=9))
+    # run 3 touches both: decimals, a string where numbers were, a wider struct, strings in
+    # the array, a string where a struct was, a new column; a2 re-sent with a new payload
+    result = run(
+        "run3",
+        event(
+            "a3",
+            amount=0.5,
+            code="X7",
+            meta={"n": 1.5, "tag": "t"},
+            tags=["u"],
+            detail="plain",
+        ),
+        event("b2", day_b, amount=3.25, extra=True),
+        event("a2", ingested_at="2026-11-25T00:00:00Z", amount=2.75),
+    )
+    assert result == counts(read=3, new=3, duplicates=0, merged=2, replaced=1)
+
+    curated = spark.read.parquet(output)  # the whole output reads back
+    types = {field.name: field.dataType for field in curated.schema.fields}
+    assert types["amount"] == DoubleType()
+    assert types["code"] == StringType()
+    assert types["detail"] == StringType()
+    assert types["meta"] == StructType(
+        [StructField("n", DoubleType()), StructField("tag", StringType())]
+    )
+    assert types["tags"] == ArrayType(StringType())
+    assert types["extra"] == BooleanType()
+    rows = as_dicts(rows_by_id(curated), "a1", "a2", "a3", "b1", "b2")
+    picked = ("amount", "code", "meta", "tags", "detail", "legacy", "extra", "event_date")
+    assert {key: tuple(row[name] for name in picked) for key, row in rows.items()} == {
+        "a1": (1.0, "7", {"n": 1.0, "tag": None}, ["1", "2"], '{"k":1}', "x", None, DAY_A),
+        "a2": (2.75, None, None, None, None, None, None, DAY_A),
+        "a3": (0.5, "X7", {"n": 1.5, "tag": "t"}, ["u"], "plain", None, None, DAY_A),
+        "b1": (2.5, "9", None, None, None, None, None, DAY_B),
+        "b2": (3.25, None, None, None, None, None, True, DAY_B),
+    }
+
+
+def test_common_type() -> None:
+    struct = StructType([StructField("n", LongType())])
+    wider = StructType([StructField("n", DoubleType()), StructField("tag", StringType())])
+    cases: list[tuple[DataType, DataType, DataType]] = [
+        (LongType(), LongType(), LongType()),
+        (IntegerType(), LongType(), LongType()),
+        (LongType(), DoubleType(), DoubleType()),
+        (NullType(), LongType(), LongType()),
+        (LongType(), StringType(), StringType()),
+        (BooleanType(), LongType(), StringType()),
+        (struct, wider, wider),
+        (struct, StringType(), StringType()),
+        (ArrayType(LongType()), ArrayType(StringType()), ArrayType(StringType())),
+    ]
+    for left, right, expected in cases:
+        assert spark_etl.common_type(left, right) == expected, (left, right)
+        assert spark_etl.common_type(right, left) == expected, (right, left)
 
 
 def test_split_events_when_every_line_parses(spark: SparkSession) -> None:
@@ -319,7 +490,7 @@ def test_main_with_argparse_arguments(
         ]
     )
     assert code == 0
-    expected = {"read": 3, "curated": 1, "quarantined": 1, "duplicates_removed": 1}
+    expected = counts(read=3, new=1, duplicates=1, merged=0, replaced=0, quarantined=1)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
     assert (output / "event_date=2026-11-24").is_dir()
     assert spark.read.json(str(quarantine)).first()["raw_record"] == "oops"
