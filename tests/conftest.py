@@ -8,6 +8,9 @@ from ml_blueprints.toolchain import use_supported_node
 use_supported_node()  # before aws_cdk starts jsii
 
 import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -34,12 +37,36 @@ FEATURE_FLAGS: dict[str, Any] = {
 
 @dataclass
 class Synthesized:
-    """A synthesized app: its stacks' templates, read once and cached."""
+    """A synthesized app: its stacks' templates, read once and cached.
+
+    cfn-lint (about a second per template) starts on the templates in a background process
+    as soon as the app is synthesized, so it runs while the other tests do.
+    """
 
     app: cdk.App
     outdir: Path
     settings: Settings | None = None
     _templates: dict[str, Template] = field(default_factory=dict)
+    _lint: subprocess.Popen[str] | None = None
+    _lint_result: list[dict[str, Any]] | None = None
+
+    def start_lint(self) -> None:
+        templates = sorted(str(p) for p in self.outdir.glob("*.template.json"))
+        self._lint = subprocess.Popen(
+            [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def lint_matches(self) -> list[dict[str, Any]]:
+        """Every cfn-lint match (errors, warnings, informational) on this app's templates."""
+        if self._lint_result is None:
+            assert self._lint is not None, "start_lint() was not called"
+            out, err = self._lint.communicate(timeout=600)
+            assert self._lint.returncode in (0, 2, 4, 6, 8, 10, 12, 14), err
+            self._lint_result = json.loads(out or "[]")
+        return self._lint_result
 
     def stack(self, stack_id: str) -> cdk.Stack:
         return self.app.node.find_child(stack_id)  # type: ignore[return-value]
@@ -65,7 +92,9 @@ def synth_project_app(outdir: Path, **context: Any) -> Synthesized:
     """Build and synthesize the project's app exactly as app.py does, with ``context``."""
     app, settings = build_app(context={**FEATURE_FLAGS, **context}, outdir=str(outdir))
     app.synth()
-    return Synthesized(app=app, outdir=outdir, settings=settings)
+    synthesized = Synthesized(app=app, outdir=outdir, settings=settings)
+    synthesized.start_lint()
+    return synthesized
 
 
 def synth_stacks(outdir: Path, build: Callable[[cdk.App], None]) -> Synthesized:
@@ -74,7 +103,9 @@ def synth_stacks(outdir: Path, build: Callable[[cdk.App], None]) -> Synthesized:
     build(app)
     apply_rule_packs(app)
     app.synth()
-    return Synthesized(app=app, outdir=outdir)
+    synthesized = Synthesized(app=app, outdir=outdir)
+    synthesized.start_lint()
+    return synthesized
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +143,17 @@ def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     from tests.constructs.variants import build_variants
 
     return synth_stacks(tmp_path_factory.mktemp("cdk-variants"), build_variants)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the slow, independent work in the background as soon as the tests are known,
+    so it overlaps with the tests that run first: the Spark JVM, the README example."""
+    selected = {item.nodeid.split("::", 1)[0] for item in session.items}
+    if "tests/runtime/test_spark_etl.py" in selected:
+        from tests.runtime.conftest import warm_up
+
+        warm_up(Path(tempfile.mkdtemp(prefix="mlbp-spark-")))
+    if "tests/test_readme.py" in selected:
+        from tests.test_readme import start_example
+
+        start_example()

@@ -7,7 +7,9 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import FEATURE_FLAGS, ROOT
 
@@ -20,23 +22,37 @@ def _example() -> str:
     return match.group(1)
 
 
-def test_readme_reuse_example_synthesizes_cleanly(tmp_path: Path) -> None:
-    # Run as the CDK CLI runs an app: its own process, cdk.json's context, an output dir.
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(FEATURE_FLAGS), "CDK_OUTDIR": str(tmp_path)}
-    script = tmp_path / "readme_app.py"
+_run: dict[str, Any] = {}
+
+
+def start_example() -> None:
+    """Run the README example as the CDK CLI runs an app (its own process, cdk.json's context,
+    an output directory), in the background (started by the root conftest)."""
+    if "process" in _run:
+        return
+    outdir = Path(tempfile.mkdtemp(prefix="mlbp-readme-"))
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(FEATURE_FLAGS), "CDK_OUTDIR": str(outdir)}
+    script = outdir / "readme_app.py"
     script.write_text(_example())
-    result = subprocess.run(
+    _run["outdir"] = outdir
+    _run["process"] = subprocess.Popen(
         [sys.executable, str(script)],
         env=env,
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    template = json.loads((tmp_path / "MyLakeStack.template.json").read_text())
+
+
+def test_readme_reuse_example_synthesizes_cleanly() -> None:
+    start_example()
+    _, stderr = _run["process"].communicate(timeout=600)
+    assert _run["process"].returncode == 0, stderr[-3000:]
+    outdir: Path = _run["outdir"]
+    template = json.loads((outdir / "MyLakeStack.template.json").read_text())
     types = [r["Type"] for r in template["Resources"].values()]
     assert types.count("AWS::S3::Bucket") == 3  # raw, curated and the access-logs bucket
     assert "AWS::EC2::VPC" in types
-    report = json.loads((tmp_path / "validation-report.json").read_text())
+    report = json.loads((outdir / "validation-report.json").read_text())
     assert {p["conclusion"] for p in report["pluginReports"]} == {"success"}

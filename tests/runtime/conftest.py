@@ -12,8 +12,10 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pyspark.sql import SparkSession
@@ -52,19 +54,20 @@ def ensure_java() -> str:
     return f"JAVA_HOME {home} (Java {major})"
 
 
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """One local SparkSession for the whole test session, stopped at the end."""
-    java = ensure_java()
+def start_session(scratch: Path) -> SparkSession:
+    """A small local SparkSession (see the module docstring), warmed up by one tiny job."""
+    ensure_java()
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname lookup
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    scratch = tmp_path_factory.mktemp("spark")
     session = (
         SparkSession.builder.master("local[2]")
         .appName("ml-blueprints-tests")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "1")
+        # Tiny test data: compiling generated code costs more than it saves.
+        .config("spark.sql.codegen.wholeStage", "false")
+        .config("spark.sql.adaptive.enabled", "false")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.catalogImplementation", "in-memory")
@@ -76,7 +79,39 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
-    print(f"\nSpark {session.version} on {java}", file=sys.stderr)
+    session.range(10).count()  # the first job pays for class loading
+    return session
+
+
+_warming: dict[str, Any] = {}
+
+
+def warm_up(scratch: Path) -> None:
+    """Start the JVM and the session in a background thread, so the seconds it takes overlap
+    with the tests that run before the Spark ones (the root conftest calls this)."""
+
+    def start() -> None:
+        try:
+            _warming["session"] = start_session(scratch)
+        except Exception as error:  # reported by the fixture, in the test that needs it
+            _warming["error"] = error
+
+    thread = threading.Thread(target=start, name="spark-warm-up", daemon=True)
+    _warming["thread"] = thread
+    thread.start()
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One local SparkSession for the whole test session, stopped at the end."""
+    if "thread" in _warming:
+        _warming["thread"].join()
+        if "error" in _warming:
+            raise _warming["error"]
+        session = _warming["session"]
+    else:
+        session = start_session(tmp_path_factory.mktemp("spark"))
+    print(f"\nSpark {session.version} on {ensure_java()}", file=sys.stderr)
     try:
         yield session
     finally:
