@@ -3,9 +3,14 @@ templates from it. A compliance finding fails the fixture, and so every test tha
 
 from __future__ import annotations
 
+import os
+
 from ml_blueprints.toolchain import use_supported_node
 
 use_supported_node()  # before aws_cdk starts jsii
+# CDK's built-in CloudFormation schema validation (a WASM engine: about 1.7 s per synth) is
+# left to `make synth`; here every template goes through cfn-lint instead (see Synthesized).
+os.environ.setdefault("CDK_VALIDATION", "false")
 
 import json  # noqa: E402
 import subprocess  # noqa: E402
