@@ -139,3 +139,24 @@ def is_aws_cron(expression: object) -> bool:
             return False
     # Exactly one of day-of-month and day-of-week is '?'.
     return (values["day-of-month"] == "?") != (values["day-of-week"] == "?")
+
+
+def sagemaker_vpc_access() -> iam.PolicyStatement:
+    """What a SageMaker execution role needs to attach jobs, models and endpoints to a VPC:
+    EC2 network-interface and description actions, which have no resource-level
+    permissions (Resource ``*``)."""
+    return iam.PolicyStatement(
+        sid="AttachToTheVpc",
+        actions=[
+            "ec2:CreateNetworkInterface",
+            "ec2:CreateNetworkInterfacePermission",
+            "ec2:DeleteNetworkInterface",
+            "ec2:DeleteNetworkInterfacePermission",
+            "ec2:DescribeNetworkInterfaces",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeDhcpOptions",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeSecurityGroups",
+        ],
+        resources=["*"],
+    )

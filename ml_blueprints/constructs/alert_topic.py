@@ -17,6 +17,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ml_blueprints.validation import PropErrors
@@ -73,6 +75,27 @@ class AlertTopic(Construct):
         self.topic = sns.Topic(self, "Topic", master_key=self.key, enforce_ssl=True)
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
+
+    def notify_task(self, scope: Construct, subject: str) -> tasks.SnsPublish:
+        """A Step Functions task ``NotifyFailure`` in ``scope`` publishing the execution, its
+        state machine and the error at ``$.error`` to the topic (retried 3 times)."""
+        notify = tasks.SnsPublish(
+            scope,
+            "NotifyFailure",
+            topic=self.topic,
+            subject=subject,
+            message=sfn.TaskInput.from_object(
+                {
+                    "execution": sfn.JsonPath.execution_id,
+                    "stateMachine": sfn.JsonPath.state_machine_name,
+                    "error": sfn.JsonPath.string_at("$.error.Error"),
+                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                }
+            ),
+            result_path=sfn.JsonPath.DISCARD,
+        )
+        notify.add_retry(interval=cdk.Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        return notify
 
     def notify_on(self, *alarms: cloudwatch.Alarm) -> None:
         """Send the state changes of ``alarms`` (into ALARM and back to OK) to the topic."""

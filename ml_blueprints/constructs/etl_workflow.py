@@ -156,22 +156,7 @@ class EtlWorkflow(Construct):
         )
 
     def _failure_path(self, alerts: AlertTopic) -> sfn.IChainable:
-        notify = tasks.SnsPublish(
-            self,
-            "NotifyFailure",
-            topic=alerts.topic,
-            subject="ml-blueprints ETL workflow failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "execution": sfn.JsonPath.execution_id,
-                    "stateMachine": sfn.JsonPath.state_machine_name,
-                    "error": sfn.JsonPath.string_at("$.error.Error"),
-                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        notify.add_retry(interval=cdk.Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        notify = alerts.notify_task(self, "ml-blueprints ETL workflow failed")
         record = sfn.Pass(
             self,
             "RecordFailure",

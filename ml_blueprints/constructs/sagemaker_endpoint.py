@@ -18,6 +18,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_rule, acknowledge_wildcard_resources
+from ml_blueprints.constructs._common import sagemaker_vpc_access
 from ml_blueprints.constructs.accelerated_instances import Use, has_local_nvme, why_invalid
 from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.private_network import PrivateNetwork
@@ -149,21 +150,7 @@ class SageMakerEndpoint(Construct):
             iam.PolicyStatement(
                 sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
             ),
-            iam.PolicyStatement(
-                sid="AttachToTheVpc",
-                actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
-                resources=["*"],
-            ),
+            sagemaker_vpc_access(),
         ):
             self.role.add_to_principal_policy(statement)
         acknowledge_wildcard_resources(

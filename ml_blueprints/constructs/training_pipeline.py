@@ -25,6 +25,7 @@ from ml_blueprints.constructs._common import (
     LOG_RETENTION,
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
+    sagemaker_vpc_access,
 )
 from ml_blueprints.constructs.accelerated_instances import Use, has_local_nvme, why_invalid
 from ml_blueprints.constructs.alert_topic import AlertTopic
@@ -417,21 +418,7 @@ class TrainingPipeline(Construct):
                 resources=["*"],
                 conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
             ),
-            iam.PolicyStatement(
-                sid="AttachToTheVpc",
-                actions=[
-                    "ec2:CreateNetworkInterface",
-                    "ec2:CreateNetworkInterfacePermission",
-                    "ec2:DeleteNetworkInterface",
-                    "ec2:DeleteNetworkInterfacePermission",
-                    "ec2:DescribeNetworkInterfaces",
-                    "ec2:DescribeVpcs",
-                    "ec2:DescribeDhcpOptions",
-                    "ec2:DescribeSubnets",
-                    "ec2:DescribeSecurityGroups",
-                ],
-                resources=["*"],
-            ),
+            sagemaker_vpc_access(),
         ]
         for statement in statements:
             role.add_to_principal_policy(statement)
@@ -512,21 +499,5 @@ class TrainingPipeline(Construct):
         )
 
     def _failure_path(self, alerts: AlertTopic) -> sfn.IChainable:
-        from aws_cdk import aws_stepfunctions_tasks as tasks
-
-        notify = tasks.SnsPublish(
-            self,
-            "NotifyFailure",
-            topic=alerts.topic,
-            subject="ml-blueprints training pipeline failed",
-            message=sfn.TaskInput.from_object(
-                {
-                    "execution": sfn.JsonPath.execution_id,
-                    "error": sfn.JsonPath.string_at("$.error.Error"),
-                    "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                }
-            ),
-            result_path=sfn.JsonPath.DISCARD,
-        )
-        notify.add_retry(interval=cdk.Duration.seconds(5), max_attempts=3, backoff_rate=2)
+        notify = alerts.notify_task(self, "ml-blueprints training pipeline failed")
         return notify.next(sfn.Fail(self, "Failed", error="TrainingPipelineFailed"))
