@@ -30,7 +30,7 @@ $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	$(BIN)/python -m ml_blueprints.toolchain shims $(SHIMS)
+	$(BIN)/python -c 'import sys, pathlib, ml_blueprints.toolchain as t; t.write_shims(pathlib.Path(sys.argv[1]))' $(SHIMS)
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)

