@@ -14,7 +14,7 @@ from typing import Any
 import aws_cdk as cdk
 from constructs import Node
 
-from ml_blueprints.constructs._common import LOG_RETENTION_ALLOWED, LOG_RETENTION_DAYS
+from ml_blueprints.constructs.shared.defaults import LOG_RETENTION_ALLOWED, LOG_RETENTION_DAYS
 from ml_blueprints.validation import PropErrors
 
 #: Every context key the app reads, with what it means. The README lists the same keys.

@@ -6,10 +6,14 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_blueprints.config import Settings
-from ml_blueprints.constructs import AlertTopic
-from ml_blueprints.constructs.data_catalog import DataCatalog, ZoneCrawl, queries_for_curated_events
-from ml_blueprints.constructs.etl_workflow import EtlWorkflow
-from ml_blueprints.constructs.spark_etl_job import SparkEtlJob
+from ml_blueprints.constructs import (
+    AlertTopic,
+    DataCatalog,
+    EtlWorkflow,
+    SparkEtlJob,
+    ZoneCrawl,
+    queries_for_curated_events,
+)
 from ml_blueprints.stacks.data_lake import DataLakeStack
 
 

@@ -6,8 +6,8 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_blueprints.config import Settings
-from ml_blueprints.constructs.spark_cluster import SparkCluster, SparkStep
-from ml_blueprints.constructs.spark_etl_job import SCRIPT
+from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT
+from ml_blueprints.constructs.bigdata.spark_cluster import SparkCluster, SparkStep
 from ml_blueprints.stacks.data_lake import DataLakeStack
 
 

@@ -6,10 +6,8 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_blueprints.config import Settings
-from ml_blueprints.constructs import AlertTopic
-from ml_blueprints.constructs.gpu_notebook import GpuNotebook
-from ml_blueprints.constructs.sagemaker_endpoint import SageMakerEndpoint
-from ml_blueprints.constructs.training_pipeline import (
+from ml_blueprints.constructs import AlertTopic, GpuNotebook, SageMakerEndpoint
+from ml_blueprints.constructs.ml.training_pipeline import (
     HUGGING_FACE_INFERENCE_IMAGE,
     TrainingPipeline,
 )

@@ -12,8 +12,8 @@ import botocore
 import botocore.session
 import pytest
 
-from ml_blueprints.constructs import accelerated_instances as module
-from ml_blueprints.constructs.accelerated_instances import (
+from ml_blueprints.constructs.ml import accelerated_instances as module
+from ml_blueprints.constructs.ml.accelerated_instances import (
     BOTOCORE_VERSION,
     CATALOG,
     AcceleratedInstance,

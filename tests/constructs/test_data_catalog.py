@@ -9,7 +9,7 @@ import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import SecureDataLake
-from ml_blueprints.constructs.data_catalog import DataCatalog, NamedQuery, ZoneCrawl
+from ml_blueprints.constructs.analytics.data_catalog import DataCatalog, NamedQuery, ZoneCrawl
 from tests.conftest import Synthesized
 
 

@@ -11,9 +11,9 @@ import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import AlertTopic, SecureDataLake
-from ml_blueprints.constructs.data_catalog import DataCatalog, ZoneCrawl
-from ml_blueprints.constructs.etl_workflow import EtlWorkflow
-from ml_blueprints.constructs.spark_etl_job import SparkEtlJob
+from ml_blueprints.constructs.analytics.data_catalog import DataCatalog, ZoneCrawl
+from ml_blueprints.constructs.analytics.etl_workflow import EtlWorkflow
+from ml_blueprints.constructs.analytics.spark_etl_job import SparkEtlJob
 from tests.asl_sim import TaskError, run
 from tests.conftest import Synthesized
 

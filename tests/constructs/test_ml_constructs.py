@@ -11,9 +11,9 @@ import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import AlertTopic, PrivateNetwork, SecureDataLake
-from ml_blueprints.constructs.gpu_notebook import GpuNotebook
-from ml_blueprints.constructs.sagemaker_endpoint import SageMakerEndpoint
-from ml_blueprints.constructs.training_pipeline import TrainingPipeline
+from ml_blueprints.constructs.ml.gpu_notebook import GpuNotebook
+from ml_blueprints.constructs.ml.sagemaker_endpoint import SageMakerEndpoint
+from ml_blueprints.constructs.ml.training_pipeline import TrainingPipeline
 from tests.asl_sim import TaskError, run
 from tests.conftest import MODEL_DATA_URL, Synthesized
 
@@ -60,7 +60,7 @@ def test_notebook_stops_itself_after_an_idle_hour(sandbox_project: Synthesized) 
 
 def test_the_idle_check_stops_only_an_idle_notebook(tmp_path: Any, monkeypatch: Any) -> None:
     """Runs the lifecycle's idle check against a fake Jupyter API and a fake aws CLI."""
-    from ml_blueprints.constructs import gpu_notebook
+    from ml_blueprints.constructs.ml import gpu_notebook
 
     calls: list[list[str]] = []
     sessions: list[dict[str, Any]] = []

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import aws_ec2 as ec2
 
 from ml_blueprints.constructs import SecureDataLake, ZoneLifecycle
-from ml_blueprints.constructs.secure_data_lake import OBJECT_DATA_ACTIONS
+from ml_blueprints.constructs.storage.secure_data_lake import OBJECT_DATA_ACTIONS
 from tests.conftest import Synthesized
 from tests.constructs.variants import IMPORTED_KEY_ARN, PATTERN_EXEMPTION
 from tests.iam_eval import denying_statements

@@ -10,7 +10,7 @@ import pytest
 from aws_cdk import aws_secretsmanager as secretsmanager
 
 from ml_blueprints.constructs import PrivateNetwork, SecureDataLake
-from ml_blueprints.constructs.spark_cluster import (
+from ml_blueprints.constructs.bigdata.spark_cluster import (
     DEFAULT_RELEASE,
     FleetType,
     SparkCluster,

@@ -9,8 +9,8 @@ import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import SecureDataLake
-from ml_blueprints.constructs.data_catalog import DataCatalog
-from ml_blueprints.constructs.spark_etl_job import SCRIPT, SparkEtlJob
+from ml_blueprints.constructs.analytics.data_catalog import DataCatalog
+from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT, SparkEtlJob
 from tests.conftest import Synthesized
 
 

@@ -24,12 +24,12 @@ from ml_blueprints.constructs import (
     StreamLoad,
     ZoneLifecycle,
 )
-from ml_blueprints.constructs.data_catalog import (
+from ml_blueprints.constructs.analytics.data_catalog import (
     MIN_BYTES_SCANNED_CUTOFF,
     DataCatalog,
     ZoneCrawl,
 )
-from ml_blueprints.constructs.spark_cluster import DEFAULT_GPU_TYPES, SparkCluster
+from ml_blueprints.constructs.bigdata.spark_cluster import DEFAULT_GPU_TYPES, SparkCluster
 
 IMPORTED_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PATTERN_EXEMPTION = "arn:aws:iam::111122223333:role/etl-*"

@@ -466,6 +466,6 @@ def test_record_counts_are_emitted_as_embedded_metrics(
 
 
 def test_the_metrics_namespace_matches_the_alarm() -> None:
-    from ml_blueprints.constructs.streaming_ingestion import TRANSFORM_METRICS_NAMESPACE
+    from ml_blueprints.constructs.streaming.streaming_ingestion import TRANSFORM_METRICS_NAMESPACE
 
     assert ft.METRICS_NAMESPACE == TRANSFORM_METRICS_NAMESPACE

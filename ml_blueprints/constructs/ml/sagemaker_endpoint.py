@@ -18,11 +18,11 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_rule, acknowledge_wildcard_resources
-from ml_blueprints.constructs._common import sagemaker_vpc_access
-from ml_blueprints.constructs.accelerated_instances import Use, has_local_nvme, why_invalid
-from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.constructs.private_network import PrivateNetwork
-from ml_blueprints.constructs.secure_data_lake import SecureDataLake
+from ml_blueprints.constructs.ml.accelerated_instances import Use, has_local_nvme, why_invalid
+from ml_blueprints.constructs.shared.defaults import sagemaker_vpc_access
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
+from ml_blueprints.constructs.storage.private_network import PrivateNetwork
+from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.validation import PropErrors
 
 

@@ -21,17 +21,17 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
-from ml_blueprints.constructs._common import (
+from ml_blueprints.constructs.ml.accelerated_instances import Use, has_local_nvme, why_invalid
+from ml_blueprints.constructs.shared.alert_topic import AlertTopic
+from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
     sagemaker_vpc_access,
 )
-from ml_blueprints.constructs.accelerated_instances import Use, has_local_nvme, why_invalid
-from ml_blueprints.constructs.alert_topic import AlertTopic
-from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.constructs.private_network import PrivateNetwork
-from ml_blueprints.constructs.secure_data_lake import SecureDataLake
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
+from ml_blueprints.constructs.storage.private_network import PrivateNetwork
+from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.validation import PropErrors
 
 #: The Hugging Face PyTorch training Deep Learning Container (AWS's account 763104351884),

@@ -20,9 +20,9 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
-from ml_blueprints.constructs._common import CRON_ALLOWED, is_aws_cron
-from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.constructs.secure_data_lake import SecureDataLake
+from ml_blueprints.constructs.shared.defaults import CRON_ALLOWED, is_aws_cron
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
+from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.validation import PropErrors
 
 #: Athena's minimum for a workgroup's per-query data usage control (10 MB).

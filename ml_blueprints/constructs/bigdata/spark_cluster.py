@@ -21,9 +21,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge, acknowledge_rule, acknowledge_wildcard_resources
-from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.constructs.private_network import PrivateNetwork
-from ml_blueprints.constructs.secure_data_lake import SecureDataLake
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
+from ml_blueprints.constructs.storage.private_network import PrivateNetwork
+from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.validation import PropErrors
 
 #: The current EMR 7 release when this was written; any ``emr-7.x.y`` is accepted.

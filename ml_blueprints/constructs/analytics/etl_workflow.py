@@ -17,14 +17,14 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge
-from ml_blueprints.constructs._common import (
+from ml_blueprints.constructs.analytics.spark_etl_job import SparkEtlJob
+from ml_blueprints.constructs.shared.alert_topic import AlertTopic
+from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
 )
-from ml_blueprints.constructs.alert_topic import AlertTopic
-from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.constructs.spark_etl_job import SparkEtlJob
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.validation import PropErrors
 
 #: Glue errors worth retrying: throttling and transient service trouble.

@@ -19,7 +19,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_rule
-from ml_blueprints.constructs._common import (
+from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,

@@ -13,12 +13,12 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
-from ml_blueprints.constructs._common import CRON_ALLOWED, is_aws_cron
-from ml_blueprints.constructs.data_catalog import DataCatalog
-from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
+from ml_blueprints.constructs.analytics.data_catalog import DataCatalog
+from ml_blueprints.constructs.shared.defaults import CRON_ALLOWED, is_aws_cron
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.validation import PropErrors
 
-SCRIPT = Path(__file__).resolve().parent.parent / "runtime" / "spark_etl.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "runtime" / "spark_etl.py"
 #: Glue versions with Spark 3.5 / Python 3.11 (5.0) and Spark 3.3 / Python 3.10 (4.0).
 GLUE_VERSIONS = ("5.0", "4.0")
 #: Worker types for Spark (glueetl) jobs, smallest first. G.1X: 4 vCPU, 16 GB.

@@ -32,18 +32,18 @@ from ml_blueprints.compliance import (
     acknowledge_rule,
     acknowledge_wildcard_resources,
 )
-from ml_blueprints.constructs._common import (
+from ml_blueprints.constructs.shared.alert_topic import AlertTopic
+from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
 )
-from ml_blueprints.constructs.alert_topic import AlertTopic
-from ml_blueprints.constructs.kinesis_sizing import StreamLoad, shards_for
-from ml_blueprints.constructs.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.constructs.secure_data_lake import SecureDataLake
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
+from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
+from ml_blueprints.constructs.streaming.kinesis_sizing import StreamLoad, shards_for
 from ml_blueprints.validation import PropErrors
 
-RUNTIME_DIR = Path(__file__).resolve().parent.parent / "runtime"
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
 TRANSFORM_MODULE = "firehose_transform"
 #: Namespace of the metrics the transform publishes through CloudWatch embedded metrics.
 TRANSFORM_METRICS_NAMESPACE = "MlBlueprints/FirehoseTransform"
@@ -122,7 +122,7 @@ class StreamingIngestion(Construct):
     Defaults:
 
     - Stream: on-demand capacity (``shard_count`` or ``expected_load`` switch to provisioned;
-      :func:`~ml_blueprints.constructs.kinesis_sizing.shards_for` sizes from load), 24-hour
+      :func:`~ml_blueprints.constructs.shards_for` sizes from load), 24-hour
       retention (24 to 8,760 hours), encrypted with ``encryption_key`` (the lake's key).
     - Delivery into ``zone`` ``"raw"`` under
       ``<prefix>/year=YYYY/month=MM/day=DD/hour=HH/`` (``prefix`` ``"events"``, arrival
