@@ -30,6 +30,7 @@ MAX_NOTIFICATIONS = 5
 #: Largest monthly amount accepted (a guard against a typo of several orders of magnitude).
 MAX_AMOUNT_USD = 1_000_000
 _BUDGET_NAME = re.compile(r"^[^:\\]{1,100}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TAG_KEY = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
 
 
@@ -114,7 +115,7 @@ class CostBudget(Construct):
     ) -> None:
         super().__init__(scope, id)
         limits = thresholds if thresholds is not None else BudgetThresholds()
-        _validate(self.node.path, amount_usd, limits, tags or {}, budget_name)
+        _validate(self.node.path, amount_usd, limits, tags or {}, budget_name, emails)
 
         self.amount_usd = float(amount_usd)
         self.alerts = AlertTopic(
@@ -202,8 +203,16 @@ def _validate(
     thresholds: BudgetThresholds,
     tags: Mapping[str, str],
     budget_name: str | None,
+    emails: Sequence[str],
 ) -> None:
     errors = PropErrors(f"CostBudget {owner}")
+    for email in emails:
+        errors.require(
+            isinstance(email, str) and bool(_EMAIL.match(email)),
+            "emails",
+            email,
+            "e-mail addresses such as ops@example.com",
+        )
     errors.require(
         isinstance(amount_usd, int | float)
         and not isinstance(amount_usd, bool)
