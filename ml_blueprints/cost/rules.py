@@ -585,7 +585,19 @@ def runs_per_month(expression: str) -> float | None:
     return per_day * days * _count(month, 1, 12) / 12
 
 
+_NAMES = {
+    name: number
+    for names in (
+        ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"),
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"),
+    )
+    for number, name in enumerate(names, start=1)
+}
+
+
 def _count(spec: str, low: int, high: int) -> int:
+    """How many values a cron field matches (``*``, lists, ranges, steps, names)."""
+    spec = re.sub(r"[A-Z]{3}", lambda m: str(_NAMES.get(m.group(0), m.group(0))), spec.upper())
     total = 0
     for part in spec.split(","):
         base, _, step = part.partition("/")
