@@ -181,3 +181,15 @@ def test_every_bad_prop_is_reported_at_once() -> None:
     message = str(error.value)
     assert message.startswith("CostBudget Budget/Budget: invalid props:")
     assert all(p in message for p in ("amount_usd=", "tags=", "budget_name=", "emails="))
+
+
+def test_alert_topic_publishers_must_be_service_principals() -> None:
+    """The AlertTopic option the budget relies on (``publishers``) is validated too."""
+    from ml_blueprints.constructs import AlertTopic
+
+    stack = cdk.Stack(cdk.App(), "Topic")
+    with pytest.raises(ValueError, match=r"^AlertTopic: invalid prop") as error:
+        AlertTopic(stack, "Alerts", publishers=("budgets",))
+    assert "publishers='budgets': AWS service principals such as cloudwatch.amazonaws.com" in (
+        str(error.value)
+    )
