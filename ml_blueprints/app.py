@@ -16,6 +16,7 @@ from ml_blueprints.stacks import (
     AnalyticsStack,
     DataLakeStack,
     EmrStack,
+    GovernanceStack,
     MlStack,
     RealTimeStack,
 )
@@ -34,6 +35,8 @@ def build_app(
     MlStack(app, "Ml", settings=settings, data_lake=data_lake)
     if settings.emr:
         EmrStack(app, "Emr", settings=settings, data_lake=data_lake)
+    if settings.governance:
+        GovernanceStack(app, "Governance", settings=settings, data_lake=data_lake)
     tag_everything(app, settings.tags)
     apply_rule_packs(app)
     return app, settings

@@ -162,3 +162,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from tests.test_readme import start_example
 
         start_example()
+    if selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
+        from tests.cli.background import start_consumer_app, start_sandbox_default
+
+        start_sandbox_default()
+        start_consumer_app()

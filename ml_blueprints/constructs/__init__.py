@@ -3,7 +3,7 @@
     from ml_blueprints.constructs import PrivateNetwork, SecureDataLake, StreamingIngestion
 
 Each layer is a subpackage (``shared``, ``storage``, ``streaming``, ``analytics``,
-``bigdata``, ``ml``) whose ``__all__`` lists its public names; every one of them is
+``bigdata``, ``ml``, ``governance``) whose ``__all__`` lists its public names; every one of them is
 re-exported here, and a test fails when one is not.
 """
 
@@ -16,6 +16,7 @@ from ml_blueprints.constructs.analytics import (
     queries_for_curated_events,
 )
 from ml_blueprints.constructs.bigdata import FleetType, SparkCluster, SparkStep
+from ml_blueprints.constructs.governance import AuditTrail, BudgetThresholds, CostBudget
 from ml_blueprints.constructs.ml import (
     AcceleratedInstance,
     AcceleratorKind,
@@ -49,8 +50,11 @@ __all__ = [
     "AcceleratedInstance",
     "AcceleratorKind",
     "AlertTopic",
+    "AuditTrail",
+    "BudgetThresholds",
     "Column",
     "Compression",
+    "CostBudget",
     "DataCatalog",
     "EtlWorkflow",
     "FleetType",
