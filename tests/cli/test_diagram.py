@@ -3,6 +3,7 @@ README's diagram kept current, Mermaid always and SVG/PNG only with Graphviz."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -127,8 +128,28 @@ def test_diagram_command_writes_mermaid_and_dot(
     assert text.startswith("digraph architecture {") and "subgraph cluster_" in text
 
 
-@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is not installed")
-def test_svg_with_graphviz(project: Synthesized, tmp_path: Path) -> None:
+def _graphviz_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real ``dot`` when Graphviz is installed; otherwise a stand-in on ``PATH`` that
+    records the arguments and the Graphviz source it is given and answers with an SVG."""
+    if shutil.which("dot") is None:
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        fake = bin_dir / "dot"
+        fake.write_text(
+            "#!/bin/sh\n"
+            f'echo "$@" > "{tmp_path}/dot-args"\n'
+            f'cat > "{tmp_path}/dot-input"\n'
+            "echo '<svg>LakeRawBucket</svg>'\n"
+        )
+        fake.chmod(0o755)
+        monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return tmp_path
+
+
+def test_svg_through_graphviz(
+    project: Synthesized, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    work = _graphviz_on_path(tmp_path, monkeypatch)
     output = tmp_path / "architecture.svg"
     assert (
         cli.main(
@@ -138,6 +159,9 @@ def test_svg_with_graphviz(project: Synthesized, tmp_path: Path) -> None:
     )
     svg = output.read_text()
     assert "<svg" in svg and "LakeRawBucket" in svg
+    if (work / "dot-input").exists():  # the stand-in: dot got -Tsvg and the graph's source
+        assert (work / "dot-args").read_text().split() == ["-Tsvg"]
+        assert (work / "dot-input").read_text() == dot(_graph(project.outdir))
 
 
 def test_svg_without_graphviz_is_one_error_line(
