@@ -106,8 +106,10 @@ class FakeRedshift:
             if schema in self.schemas:
                 return None  # IF NOT EXISTS: the existing schema is left as it is
             if role not in self.roles:
-                return f"User arn:aws:redshift:{REGION}:{ACCOUNT}:dbuser:{self.workgroup}/" \
+                return (
+                    f"User arn:aws:redshift:{REGION}:{ACCOUNT}:dbuser:{self.workgroup}/"
                     f"{self.admin} is not authorized to assume IAM Role {role}"
+                )
             if database not in self.catalog_databases:
                 return f"External database {database} does not exist in the AWS Glue catalog"
             self.schemas[schema] = (database, role)
@@ -179,9 +181,7 @@ class _ServerlessApi:
         _checked("redshift-serverless", "GetNamespace", params)
         fake = self.fake
         if params["namespaceName"] != fake.namespace or not fake.namespace_exists:
-            raise _error(
-                "ResourceNotFoundException", "Namespace not found.", "GetNamespace"
-            )
+            raise _error("ResourceNotFoundException", "Namespace not found.", "GetNamespace")
         return {
             "namespace": {
                 "namespaceName": fake.namespace,

@@ -136,7 +136,7 @@ def test_create_maps_the_catalog_database_as_the_admin(fake: FakeRedshift, run: 
     assert response["Data"] == {"SchemaName": "lake"}
     assert fake.schemas == {"lake": ("mlbp_test_lake", ROLE)}
     assert fake.executed == [
-        "CREATE EXTERNAL SCHEMA IF NOT EXISTS \"lake\" FROM DATA CATALOG DATABASE "
+        'CREATE EXTERNAL SCHEMA IF NOT EXISTS "lake" FROM DATA CATALOG DATABASE '
         f"'mlbp_test_lake' IAM_ROLE '{ROLE}'"
     ]
     # It waited for the statement (with backoff) instead of assuming it finished.
@@ -172,7 +172,9 @@ def test_an_update_recreates_a_schema_dropped_by_hand(fake: FakeRedshift, run: H
     run(_event("Create", SCHEMA, _schema_properties()))
     fake.schemas.clear()
     props = _schema_properties()
-    run(_event("Update", SCHEMA, props, physical_id="mlbp-test-warehouse/warehouse/lake", old=props))
+    run(
+        _event("Update", SCHEMA, props, physical_id="mlbp-test-warehouse/warehouse/lake", old=props)
+    )
     assert fake.schemas == {"lake": ("mlbp_test_lake", ROLE)}
 
 
@@ -211,9 +213,7 @@ def test_a_renamed_schema_is_created_and_the_old_one_dropped_when_cloudformation
     assert response["PhysicalResourceId"] == "mlbp-test-warehouse/warehouse/curated"
     assert set(fake.schemas) == {"lake", "curated"}  # the old one until the cleanup phase
     # CloudFormation deletes the old physical resource with the old properties.
-    cleanup = run(
-        _event("Delete", SCHEMA, old, physical_id="mlbp-test-warehouse/warehouse/lake")
-    )
+    cleanup = run(_event("Delete", SCHEMA, old, physical_id="mlbp-test-warehouse/warehouse/lake"))
     assert cleanup["Status"] == "SUCCESS"
     assert set(fake.schemas) == {"curated"}
 
@@ -250,9 +250,7 @@ def test_delete_succeeds_when_the_warehouse_is_already_gone(
 def test_deleting_a_schema_whose_create_failed_runs_no_sql(
     fake: FakeRedshift, run: Harness
 ) -> None:
-    response = run(
-        _event("Delete", SCHEMA, _schema_properties(), physical_id=setup.NOT_CREATED)
-    )
+    response = run(_event("Delete", SCHEMA, _schema_properties(), physical_id=setup.NOT_CREATED))
     assert response["Status"] == "SUCCESS"
     assert fake.calls == [] and fake.executed == []
 
@@ -403,15 +401,13 @@ def test_a_retried_create_adopts_the_limit_instead_of_adding_one(
     first = run(_event("Create", LIMIT, _limit_properties(fake)))
     again = run(_event("Create", LIMIT, _limit_properties(fake, Amount="40")))
     assert again["PhysicalResourceId"] == first["PhysicalResourceId"]
-    assert sorted((l["period"], l["amount"]) for l in fake.usage_limits.values()) == [
+    assert sorted((limit["period"], limit["amount"]) for limit in fake.usage_limits.values()) == [
         ("daily", 40),
         ("weekly", 100),
     ]
 
 
-def test_an_update_changes_the_amount_and_action_in_place(
-    fake: FakeRedshift, run: Harness
-) -> None:
+def test_an_update_changes_the_amount_and_action_in_place(fake: FakeRedshift, run: Harness) -> None:
     created = run(_event("Create", LIMIT, _limit_properties(fake)))["PhysicalResourceId"]
     response = run(
         _event(
@@ -440,7 +436,9 @@ def test_a_new_period_is_a_new_limit_and_the_old_one_is_deleted_after(
     )
     assert replaced["PhysicalResourceId"] != created
     run(_event("Delete", LIMIT, _limit_properties(fake), physical_id=created))
-    assert [(l["period"], l["amount"]) for l in fake.usage_limits.values()] == [("weekly", 150)]
+    assert [(limit["period"], limit["amount"]) for limit in fake.usage_limits.values()] == [
+        ("weekly", 150)
+    ]
 
 
 def test_an_update_recreates_a_limit_deleted_by_hand(fake: FakeRedshift, run: Harness) -> None:
@@ -456,7 +454,7 @@ def test_an_update_recreates_a_limit_deleted_by_hand(fake: FakeRedshift, run: Ha
         )
     )
     assert response["Status"] == "SUCCESS"
-    assert [l["amount"] for l in fake.usage_limits.values()] == [8]
+    assert [limit["amount"] for limit in fake.usage_limits.values()] == [8]
     assert response["PhysicalResourceId"] in fake.usage_limits
 
 
@@ -507,7 +505,7 @@ def response_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     received: list[dict[str, Any]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             length = int(self.headers["Content-Length"])
             received.append(
                 {
