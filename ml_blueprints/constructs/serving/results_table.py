@@ -133,6 +133,10 @@ class ResultsTable(Construct):
     - ``removal_policy``: RETAIN (the table and the key). ``deletion_protection`` defaults
       to on unless ``removal_policy`` is DESTROY (the app's sandbox switch).
 
+    Grant access with :meth:`grant_read_results` and :meth:`grant_record_runs`: the key is
+    set on the table's replica directly (``TableV2`` cannot render a customer-managed key in a
+    stack without a region), so ``table.grant_*`` would leave out the key.
+
     Attributes: ``table``, ``key``.
     """
 
