@@ -28,6 +28,7 @@ COMPONENTS: tuple[tuple[str, str, str, bool], ...] = (
     ("stack", "Emr", "EMR Spark cluster on instance fleets (-c emr=true)", True),
     ("stack", "Ml", "SageMaker training pipeline; GPU notebook and endpoint opt-in", False),
     ("stack", "Governance", "monthly cost budget and the CloudTrail audit trail", False),
+    ("stack", "Serving", "DynamoDB results table; Redshift Serverless opt-in", False),
     (
         "construct",
         "PrivateNetwork",
@@ -62,6 +63,13 @@ COMPONENTS: tuple[tuple[str, str, str, bool], ...] = (
     ("construct", "AuditTrail", "multi-region CloudTrail, S3 data events, to S3 and Logs", False),
     ("construct", "GpuNotebook", "SageMaker GPU notebook that stops itself when idle", True),
     ("construct", "SageMakerEndpoint", "autoscaled inference endpoint on GPU or Inferentia", True),
+    ("construct", "ResultsTable", "DynamoDB table of ML outputs and training runs", False),
+    (
+        "construct",
+        "Warehouse",
+        "Redshift Serverless with Spectrum over the lake (-c warehouse=true)",
+        True,
+    ),
 )
 
 

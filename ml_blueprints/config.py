@@ -43,6 +43,8 @@ CONTEXT_KEYS: dict[str, str] = {
     "(default: none)",
     "stream_shards": "Kinesis capacity of the real-time stream: a provisioned shard count "
     "(1 to 500) or on-demand (default: 1 shard in sandbox mode, on-demand otherwise)",
+    "warehouse": "true: add a Redshift Serverless warehouse to the Serving stack (billed per "
+    "RPU-hour of queries, $0 compute idle; the VPC then spans at least 3 AZs; default false)",
 }
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
@@ -78,6 +80,7 @@ class Settings:
     budget_usd: float = 50.0
     budget_emails: tuple[str, ...] = ()
     stream_shards: int | str | None = None
+    warehouse: bool = False
 
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:
@@ -126,6 +129,12 @@ class Settings:
         if isinstance(self.stream_shards, int):
             return self.stream_shards
         return 1 if self.sandbox else None
+
+    @property
+    def network_azs(self) -> int:
+        """Availability zones the VPC spans: ``max_azs``, raised to 3 when the warehouse is
+        on (Redshift Serverless requires subnets in three AZs)."""
+        return max(self.max_azs, 3) if self.warehouse else self.max_azs
 
     def stack_name(self, layer: str) -> str:
         """CloudFormation stack name for an architecture layer, e.g. ``mlbp-dev-data-lake``."""
@@ -181,7 +190,7 @@ def settings_from_context(node: Node) -> Settings:
         if errors.require(isinstance(text, str) and bool(pattern.match(text)), key, raw, allowed):
             values[key] = text
 
-    for key in ("sandbox", "emr", "ml_notebook", "ml_endpoint", "governance"):
+    for key in ("sandbox", "emr", "ml_notebook", "ml_endpoint", "governance", "warehouse"):
         raw = get(key)
         if raw is not None and (parsed := _as_bool(raw, key, errors)) is not None:
             values[key] = parsed

@@ -54,6 +54,7 @@ NODE_TYPES: dict[str, tuple[str, bool]] = {
     "AWS::EC2::VPCEndpoint": ("VPC endpoint", False),
     "AWS::EC2::NatGateway": ("NAT gateway", False),
     "AWS::DynamoDB::Table": ("DynamoDB table", True),
+    "AWS::DynamoDB::GlobalTable": ("DynamoDB table", True),
     "AWS::RedshiftServerless::Workgroup": ("Redshift Serverless", False),
     "AWS::EC2::Instance": ("EC2 instance", False),
 }

@@ -131,6 +131,7 @@ def sandbox_project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         ml_notebook="true",
         ml_endpoint="true",
         ml_model_data_url=MODEL_DATA_URL,
+        warehouse="true",
     )
 
 

@@ -3,8 +3,8 @@
     from ml_blueprints.constructs import PrivateNetwork, SecureDataLake, StreamingIngestion
 
 Each layer is a subpackage (``shared``, ``storage``, ``streaming``, ``analytics``,
-``bigdata``, ``ml``, ``governance``) whose ``__all__`` lists its public names; every one of them is
-re-exported here, and a test fails when one is not.
+``bigdata``, ``ml``, ``governance``, ``serving``) whose ``__all__`` lists its public names;
+every one of them is re-exported here, and a test fails when one is not.
 """
 
 from ml_blueprints.constructs.analytics import (
@@ -24,6 +24,14 @@ from ml_blueprints.constructs.ml import (
     SageMakerEndpoint,
     TrainingPipeline,
     Use,
+)
+from ml_blueprints.constructs.serving import (
+    ResultsTable,
+    RpuHoursLimit,
+    RunRecordTasks,
+    SetupFunction,
+    TrainingRunPaths,
+    Warehouse,
 )
 from ml_blueprints.constructs.shared import AlertTopic, ManagedPolicyRole
 from ml_blueprints.constructs.storage import (
@@ -63,15 +71,21 @@ __all__ = [
     "NamedQuery",
     "PrivateNetwork",
     "RecordFormat",
+    "ResultsTable",
+    "RpuHoursLimit",
+    "RunRecordTasks",
     "SageMakerEndpoint",
     "SecureDataLake",
+    "SetupFunction",
     "SparkCluster",
     "SparkEtlJob",
     "SparkStep",
     "StreamLoad",
     "StreamingIngestion",
     "TrainingPipeline",
+    "TrainingRunPaths",
     "Use",
+    "Warehouse",
     "ZoneCrawl",
     "ZoneLifecycle",
     "queries_for_curated_events",

@@ -6,6 +6,7 @@ from ml_blueprints.stacks.emr import EmrStack
 from ml_blueprints.stacks.governance import GovernanceStack
 from ml_blueprints.stacks.ml import MlStack
 from ml_blueprints.stacks.real_time import RealTimeStack
+from ml_blueprints.stacks.serving import ServingStack
 
 __all__ = [
     "AnalyticsStack",
@@ -14,4 +15,5 @@ __all__ = [
     "GovernanceStack",
     "MlStack",
     "RealTimeStack",
+    "ServingStack",
 ]

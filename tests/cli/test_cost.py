@@ -50,6 +50,7 @@ def test_the_default_sandbox_app_idles_at_20_dollars_a_month_or_less() -> None:
         "RealTime": 12.55,  # one provisioned shard, the alert key, six alarms
         "Analytics": 1.89,  # the alert key, the ETL job's daily run on no new data
         "Ml": 1.00,  # the alert key
+        "Serving": 1.00,  # the results table's key
         "Governance": 1.00,  # one key for the trail, its logs and the budget topic
     }
     assert report.idle_usd_month <= 20
@@ -63,7 +64,7 @@ def test_the_default_app_keeps_an_on_demand_stream(project: Synthesized) -> None
     stream = next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream")
     assert stream.prices == ("kinesis_on_demand_stream_hour",)
     assert stream.idle_usd_month == pytest.approx(0.04 * 730)
-    assert round(report.idle_usd_month, 2) == 36.69
+    assert round(report.idle_usd_month, 2) == 37.69
     assert {r.cost_class for r in report.resources} == {
         CostClass.HOURLY,
         CostClass.RUNNING,
@@ -94,8 +95,9 @@ def test_opt_ins_are_priced_while_they_run_or_while_they_exist(
         for r in report.resources
         if r.resource_type == "AWS::EC2::VPCEndpoint" and r.cost_class is CostClass.HOURLY
     ]
-    assert len(interface) == 5  # EMR, KMS, STS, Glue, SageMaker API; 2 AZs each
-    assert all(r.idle_usd_month == pytest.approx(2 * 0.01 * 730) for r in interface)
+    # EMR, KMS, STS, Glue, SageMaker API; 3 AZs each (the warehouse widens the VPC to 3)
+    assert len(interface) == 5
+    assert all(r.idle_usd_month == pytest.approx(3 * 0.01 * 730) for r in interface)
     gateways = [
         r
         for r in report.resources
@@ -108,7 +110,7 @@ def test_the_idle_cost_is_in_make_synths_summary(project: Synthesized) -> None:
     from ml_blueprints.report import idle_cost_line
 
     line = idle_cost_line(project.outdir)
-    assert line.startswith("idle cost: $36.69 a month at us-east-1 list prices (DataLake $2.00")
+    assert line.startswith("idle cost: $37.69 a month at us-east-1 list prices (DataLake $2.00")
     assert "Governance $1.00" in line
 
 
@@ -205,7 +207,15 @@ def test_cost_as_json_on_the_synthesized_app(
     assert cli.main(["cost", "--format", "json", "--outdir", str(sandbox_project.outdir)]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["region"] == "us-east-1" and report["hours_per_month"] == 730
-    assert set(report["stacks"]) == {"DataLake", "RealTime", "Analytics", "Ml", "Emr", "Governance"}
+    assert set(report["stacks"]) == {
+        "DataLake",
+        "RealTime",
+        "Analytics",
+        "Ml",
+        "Emr",
+        "Serving",
+        "Governance",
+    }
     assert report["idle_usd_month"] == round(
         sum(s["idle_usd_month"] for s in report["stacks"].values()), 2
     )
@@ -213,6 +223,7 @@ def test_cost_as_json_on_the_synthesized_app(
         "AWS::EMR::Cluster",
         "AWS::SageMaker::NotebookInstance",
         "AWS::Glue::Job",
+        "AWS::RedshiftServerless::Workgroup",
     }
     assert report["unclassified_types"] == []
     kms = report["prices"]["kms_key_month"]
@@ -223,7 +234,7 @@ def test_cost_as_markdown(project: Synthesized, capsys: pytest.CaptureFixture[st
     assert cli.main(["cost", "--outdir", str(project.outdir)]) == 0
     page = capsys.readouterr().out
     assert page.startswith("# ml-blueprints cost")
-    assert "| **total** |" in page and "**$36.69**" in page
+    assert "| **total** |" in page and "**$37.69**" in page
     assert "## Billed while it runs" in page and "## Prices used" in page
 
 
