@@ -103,7 +103,7 @@ def _smoke(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import ProfileNotFound
 
-    from ml_blueprints.smoke import PASSED, SKIPPED, Smoke, SmokeError, table
+    from ml_blueprints.smoke import EMULATOR_GAPS, PASSED, SKIPPED, Smoke, SmokeError, table
 
     try:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
@@ -121,6 +121,8 @@ def _smoke(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             poll_seconds=args.poll,
             progress=progress,
+            endpoint_url=args.endpoint_url,
+            unsupported=EMULATOR_GAPS if args.emulator else None,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -188,6 +190,19 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--poll", type=float, default=15, help="seconds between checks (15)")
     smoke.add_argument("--region", default=None, help="AWS region (default: from the profile)")
     smoke.add_argument("--profile", default=None, help="AWS profile (default: the default)")
+    smoke.add_argument(
+        "--endpoint-url",
+        default=None,
+        metavar="URL",
+        help="send every AWS call to URL, e.g. a local emulator (default: AWS, or "
+        "AWS_ENDPOINT_URL when set)",
+    )
+    smoke.add_argument(
+        "--emulator",
+        action="store_true",
+        help="the endpoint is the local MiniStack emulator (make local-deploy): report the "
+        "stages it cannot run as skipped, with the reason",
+    )
     smoke.set_defaults(run=_smoke)
     return root
 
