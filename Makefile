@@ -60,7 +60,7 @@ test: setup ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 deploy-test: setup emulator ## deploy every layer to local emulators and check it (what CI runs)
-	@TIMEFORMAT='deploy test: %R s'; time $(BIN)/python -m pytest tests/deploy $(PYTEST_ARGS)
+	@TIMEFORMAT='deploy test: %R s'; time $(BIN)/python -m pytest tests/deploy --confcutdir=tests/deploy $(PYTEST_ARGS)
 
 local-deploy: setup emulator ## every default layer on a local emulator, until Ctrl-C
 	$(BIN)/python -m emulator.local_deploy $(LOCAL_DEPLOY_ARGS)

@@ -202,7 +202,7 @@ class Emulator:
         synth). Raises :class:`EmulatorError` with the output's tail when it fails."""
         command = [str(CDK), *args, "--no-notices", "--no-color"]
         if app is not None:
-            command += ["--app", str(app)]
+            command += ["--app", str(Path(app).resolve())]
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
             **self.environment(),

@@ -355,14 +355,28 @@ class Together(Scenario):
 
 
 class Alone(Scenario):
-    """Each layer deployed on its own over the data lake, in dependency order, and destroyed
-    again before the next; then the opt-in layers."""
+    """Layers deployed one at a time over the data lake, in dependency order, each destroyed
+    again before the next (so none finds another layer deployed); then, when ``opt_in``, the
+    opt-in layers."""
+
+    def __init__(
+        self,
+        name: str,
+        assemblies: Path,
+        synth: subprocess.Popen[str],
+        *,
+        layers: tuple[str, ...],
+        opt_in: bool = False,
+    ) -> None:
+        super().__init__(name, assemblies, synth)
+        self.layers = layers
+        self.with_opt_in = opt_in
 
     def steps(self, emulator: Emulator) -> None:
         emulator.bootstrap()
         app = self.assembly("sandbox")
         names = stack_names(app)
-        for layer in LAYERS:
+        for layer in ("DataLake", *self.layers):
             run = emulator.deploy(app, layer, exclusively=True)
             name = names[layer]
             self.record(
@@ -377,7 +391,8 @@ class Alone(Scenario):
             if layer != "DataLake":
                 emulator.destroy(app, layer, exclusively=True)
                 self.record(f"destroy {layer}", stacks(emulator))
-        self.opt_in(emulator, names)
+        if self.with_opt_in:
+            self.opt_in(emulator, names)
 
     def opt_in(self, emulator: Emulator, names: dict[str, str]) -> None:
         app = self.assembly("opt_in")
@@ -405,6 +420,25 @@ class Alone(Scenario):
             except cloudformation.exceptions.ClientError as error:
                 refused[layer] = error.response["Error"]["Message"]
         self.record("opt-in refused", refused)
+
+
+class Halves:
+    """The two "alone" scenarios, read as one: a record comes from whichever made it."""
+
+    def __init__(self, *scenarios: Scenario) -> None:
+        self.scenarios = scenarios
+
+    def result(self, key: str) -> object:
+        for scenario in self.scenarios:
+            scenario.join(600)
+            if key in scenario.observed:
+                return scenario.observed[key]
+        errors = [s.error for s in self.scenarios if s.error]
+        raise AssertionError(f"no scenario recorded {key!r}; failures:\n" + "\n".join(errors))
+
+    @property
+    def assemblies(self) -> Path:
+        return self.scenarios[0].assemblies
 
 
 class Retained(Scenario):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from emulator.harness import ROOT
-from tests.deploy.scenarios import LAYERS, Scenario
+from tests.deploy.scenarios import LAYERS, Halves
 
 STACK_NAMES = {
     "DataLake": "mlbp-dev-data-lake",
@@ -42,7 +42,7 @@ def _template_resources(assembly: Path, stack_id: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("layer", LAYERS)
-def test_each_layer_deploys_alone_over_the_data_lake(alone: Scenario, layer: str) -> None:
+def test_each_layer_deploys_alone_over_the_data_lake(alone: Halves, layer: str) -> None:
     deployed = alone.result(f"deploy {layer}")
     expected = {"CDKToolkit", STACK_NAMES["DataLake"], STACK_NAMES[layer]}
     assert {name: s["status"] for name, s in deployed["stacks"].items()} == dict.fromkeys(
@@ -56,7 +56,7 @@ def test_each_layer_deploys_alone_over_the_data_lake(alone: Scenario, layer: str
 
 
 @pytest.mark.parametrize("layer", LAYERS[1:])
-def test_each_layer_is_destroyed_alone_and_the_lake_stays(alone: Scenario, layer: str) -> None:
+def test_each_layer_is_destroyed_alone_and_the_lake_stays(alone: Halves, layer: str) -> None:
     remaining = alone.result(f"destroy {layer}")
     assert {name: s["status"] for name, s in remaining.items()} == {
         "CDKToolkit": "CREATE_COMPLETE",
@@ -64,7 +64,7 @@ def test_each_layer_is_destroyed_alone_and_the_lake_stays(alone: Scenario, layer
     }
 
 
-def test_the_opt_in_network_endpoints_deploy(alone: Scenario) -> None:
+def test_the_opt_in_network_endpoints_deploy(alone: Halves) -> None:
     # -c emr=true -c ml_notebook=true: the data lake's network gains the interface
     # endpoints those layers need, as an update of the deployed DataLake stack.
     deployed = alone.result("opt-in DataLake")
@@ -78,7 +78,7 @@ def test_the_opt_in_network_endpoints_deploy(alone: Scenario) -> None:
 
 
 def test_the_opt_in_layers_the_emulator_cannot_create_are_the_documented_ones(
-    alone: Scenario,
+    alone: Halves,
 ) -> None:
     refused = alone.result("opt-in refused")
     assert refused == {
