@@ -90,9 +90,20 @@ def glue_database_problems(
     templates: dict[str, dict[str, Any]], dependencies: dict[str, list[str]]
 ) -> tuple[int, list[str]]:
     """(references checked, problems): each Glue database a resource names must be created
-    in its stack (and, for a table, before it) or in a stack deployed before it."""
+    in its stack (and, for a table, before it) or in a stack deployed before it, and each
+    database is created once (a second ``AWS::Glue::Database`` of the same name fails on
+    deploy with AlreadyExistsException)."""
     problems: list[str] = []
     checked = 0
+    creators: dict[str, list[str]] = {}
+    for stack_id, template in templates.items():
+        for name, logical_id in _databases(template).items():
+            creators.setdefault(name, []).append(f"{stack_id}/{logical_id}")
+    problems += [
+        f"Glue database {name!r} is created more than once: {', '.join(where)}"
+        for name, where in creators.items()
+        if len(where) > 1
+    ]
     for stack_id, template in templates.items():
         own = _databases(template)
         available = set(own)
@@ -147,7 +158,8 @@ def test_layers_depend_only_on_the_data_lake(
 
 def test_the_check_catches_a_table_whose_database_no_stack_creates(project: Synthesized) -> None:
     # The failure the first deploy met, replayed on the real templates: RealTime's table
-    # naming a database that nothing creates, then created but not ordered before the table.
+    # naming a database that nothing creates; the database created twice; created but not
+    # ordered before the table.
     templates, dependencies = _assembly(project)
     resources = copy.deepcopy(templates["RealTime"]["Resources"])
     database_id = _databases(templates["RealTime"])["mlbp_dev_streaming"]
@@ -156,6 +168,13 @@ def test_the_check_catches_a_table_whose_database_no_stack_creates(project: Synt
     _, problems = glue_database_problems(without, dependencies)
     assert len(problems) == 1
     assert "needs Glue database 'mlbp_dev_streaming', which neither RealTime nor" in problems[0]
+
+    twice = {**templates, "Copy": copy.deepcopy(templates["RealTime"])}
+    _, problems = glue_database_problems(twice, {**dependencies, "Copy": ["DataLake"]})
+    assert problems == [
+        "Glue database 'mlbp_dev_streaming' is created more than once: "
+        f"RealTime/{database_id}, Copy/{database_id}"
+    ]
 
     unordered = {**templates, "RealTime": {"Resources": resources}}
     for resource in resources.values():
