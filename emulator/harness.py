@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -158,11 +159,21 @@ class Emulator:
             except subprocess.TimeoutExpired:
                 continue
 
+    def remove_workdir(self) -> None:
+        """Delete its temporary directory (Lambda code, its log): after :meth:`stop`."""
+        if self.process is None and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
     def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of its log."""
+        return self._tail(lines)
 
     def _tail(self, lines: int = 30) -> str:
         if self.log is None or not self.log.exists():

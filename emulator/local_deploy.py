@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         emulator.stop()
+        emulator.remove_workdir()
         if synth.poll() is None:
             synth.kill()
         print("MiniStack stopped.", flush=True)

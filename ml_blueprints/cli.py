@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -105,6 +107,15 @@ def _smoke(args: argparse.Namespace) -> int:
 
     from ml_blueprints.smoke import EMULATOR_GAPS, PASSED, SKIPPED, Smoke, SmokeError, table
 
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint is not None and not re.fullmatch(r"https?://[^\s/]+/?", endpoint):
+        raise CommandError(
+            f"endpoint URL {endpoint!r}: expected http(s)://host[:port], e.g. http://127.0.0.1:4566"
+        )
+    if args.emulator and endpoint is None:
+        raise CommandError(
+            "--emulator needs the emulator's address: --endpoint-url URL (or AWS_ENDPOINT_URL)"
+        )
     try:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
     except ProfileNotFound as error:

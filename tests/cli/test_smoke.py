@@ -250,6 +250,28 @@ def test_the_endpoint_url_is_where_every_call_goes(aws: boto3.Session) -> None:
     assert _smoke(aws)._client("kinesis").meta.endpoint_url.startswith("https://kinesis.")
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--emulator"], "error: --emulator needs the emulator's address: --endpoint-url URL"),
+        (
+            ["--endpoint-url", "127.0.0.1:4566"],
+            "error: endpoint URL '127.0.0.1:4566': expected http(s)://host[:port]",
+        ),
+    ],
+)
+def test_emulator_arguments_are_checked_first(
+    aws: boto3.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    expected: str,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert cli.main(["smoke", "--region", REGION, *arguments]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(expected)
+
+
 def test_a_stage_that_times_out_says_which_and_what_it_saw(aws: boto3.Session) -> None:
     _deploy_real_time(aws)
     smoke = _smoke(aws, on_poll=FakeFirehose(aws, lose=3))

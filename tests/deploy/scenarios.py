@@ -60,14 +60,15 @@ class Scenario(threading.Thread):
 
     def run(self) -> None:
         started = time.monotonic()
+        emulator = self.emulator = Emulator(self.label, time_limit=600)
         try:
-            with Emulator(self.label, time_limit=600) as emulator:
-                self.emulator = emulator
+            with emulator:
                 self.steps(emulator)
         except BaseException:  # recorded for the tests, which report it
-            self.error = traceback.format_exc()
+            self.error = traceback.format_exc() + "\nemulator log:\n" + emulator.tail()
         finally:
             self.seconds = time.monotonic() - started
+            emulator.remove_workdir()
 
     def steps(self, emulator: Emulator) -> None:
         raise NotImplementedError
