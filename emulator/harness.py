@@ -90,9 +90,24 @@ class Emulator:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> Emulator:
-        """Start MiniStack and wait until it answers its health check."""
+        """Start MiniStack and wait until it answers its health check. On a port it chose
+        itself that another program took in the meantime, it tries another (3 times)."""
         if not EMULATOR_PYTHON.exists():
             raise EmulatorError(f"{EMULATOR_PYTHON} is missing: run `make emulator` first")
+        chosen = self.port is None
+        for attempt in range(3):
+            try:
+                return self._start(timeout)
+            except EmulatorError as error:
+                if not (chosen and "already in use" in str(error)) or attempt == 2:
+                    raise
+                if self.log is not None and self.log.parent == self.workdir:
+                    self.log = None  # the next attempt logs in its own directory
+                self.remove_workdir()
+                self.port = None
+        raise AssertionError("unreachable")
+
+    def _start(self, timeout: float) -> Emulator:
         self.port = self.port or free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix=f"mlbp-{self.name}-"))
         self.log = self.log or self.workdir / "ministack.log"

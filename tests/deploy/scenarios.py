@@ -77,7 +77,7 @@ class Scenario(threading.Thread):
         self.observed[key] = value
         return value
 
-    def result(self, key: str, timeout: float = 300) -> Any:
+    def result(self, key: str, timeout: float = 600) -> Any:
         """What ``key``'s step saw; fails with the scenario's error if it never got there."""
         self.join(timeout)
         if key not in self.observed:
