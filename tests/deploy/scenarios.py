@@ -380,13 +380,22 @@ class Alone(Scenario):
         for layer in ("DataLake", *self.layers):
             run = emulator.deploy(app, layer, exclusively=True)
             name = names[layer]
+            created = resources(emulator, name)
+            groups = [
+                r["physical_id"] for r in created.values() if r["type"] == "AWS::EC2::SecurityGroup"
+            ]
             self.record(
                 f"deploy {layer}",
                 {
                     "cli_seconds": run.seconds,
                     "cloudformation_seconds": cloudformation_seconds(emulator, name),
                     "stacks": stacks(emulator),
-                    "resources": resources(emulator, name),
+                    "resources": created,
+                    "security_groups": emulator.client("ec2").describe_security_groups(
+                        GroupIds=groups
+                    )["SecurityGroups"]
+                    if groups
+                    else [],
                 },
             )
             if layer != "DataLake":

@@ -55,6 +55,27 @@ def test_each_layer_deploys_alone_over_the_data_lake(alone: Halves, layer: str) 
     assert {r["status"] for r in deployed["resources"].values()} == {"CREATE_COMPLETE"}
 
 
+def test_the_training_security_group_rules_are_recorded(alone: Halves) -> None:
+    # Separate AWS::EC2::SecurityGroupIngress/Egress resources (the harness provisions them
+    # through the emulator's EC2 API): the group lets training containers reach each other.
+    (group,) = alone.result("deploy Ml")["security_groups"]
+    own = group["GroupId"]
+
+    def rules(permissions: list[dict]) -> set[tuple]:
+        return {
+            (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), peer)
+            for p in permissions
+            for peer in [r["CidrIp"] for r in p["IpRanges"]]
+            + [g["GroupId"] for g in p["UserIdGroupPairs"]]
+        }
+
+    assert rules(group["IpPermissions"]) == {("tcp", 0, 65535, own)}
+    assert rules(group["IpPermissionsEgress"]) == {
+        ("tcp", 443, 443, "0.0.0.0/0"),
+        ("tcp", 0, 65535, own),
+    }
+
+
 @pytest.mark.parametrize("layer", LAYERS[1:])
 def test_each_layer_is_destroyed_alone_and_the_lake_stays(alone: Halves, layer: str) -> None:
     remaining = alone.result(f"destroy {layer}")
