@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -147,8 +149,17 @@ def _smoke(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import ProfileNotFound
 
-    from ml_blueprints.smoke import PASSED, SKIPPED, Smoke, SmokeError, table
+    from ml_blueprints.smoke import EMULATOR_GAPS, PASSED, SKIPPED, Smoke, SmokeError, table
 
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint is not None and not re.fullmatch(r"https?://[^\s/]+/?", endpoint):
+        raise CommandError(
+            f"endpoint URL {endpoint!r}: expected http(s)://host[:port], e.g. http://127.0.0.1:4566"
+        )
+    if args.emulator and endpoint is None:
+        raise CommandError(
+            "--emulator needs the emulator's address: --endpoint-url URL (or AWS_ENDPOINT_URL)"
+        )
     try:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
     except ProfileNotFound as error:
@@ -165,6 +176,8 @@ def _smoke(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             poll_seconds=args.poll,
             progress=progress,
+            endpoint_url=args.endpoint_url,
+            unsupported=EMULATOR_GAPS if args.emulator else None,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -261,6 +274,19 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--poll", type=float, default=15, help="seconds between checks (15)")
     smoke.add_argument("--region", default=None, help="AWS region (default: from the profile)")
     smoke.add_argument("--profile", default=None, help="AWS profile (default: the default)")
+    smoke.add_argument(
+        "--endpoint-url",
+        default=None,
+        metavar="URL",
+        help="send every AWS call to URL, e.g. a local emulator (default: AWS, or "
+        "AWS_ENDPOINT_URL when set)",
+    )
+    smoke.add_argument(
+        "--emulator",
+        action="store_true",
+        help="the endpoint is the local MiniStack emulator (make local-deploy): report the "
+        "stages it cannot run as skipped, with the reason",
+    )
     smoke.set_defaults(run=_smoke)
     return root
 

@@ -151,6 +151,17 @@ def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synth_stacks(tmp_path_factory.mktemp("cdk-variants"), build_variants)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/deploy (the emulator deploy test, `make deploy-test`) is collected only when it
+    is named on the command line: `make test` and a bare `pytest` leave it out."""
+    deploy = ROOT / "tests" / "deploy"
+    if collection_path != deploy:
+        return None
+    here = config.invocation_params.dir
+    named = [(here / arg.split("::", 1)[0]).resolve() for arg in config.args]
+    return not any(path == deploy or deploy in path.parents for path in named)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
     so it overlaps with the tests that run first: the Spark JVM, the README example."""
