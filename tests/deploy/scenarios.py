@@ -20,7 +20,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator.harness import ROOT, Emulator, stack_names, wait_for
+from emulator.harness import ROOT, Emulator, stack_dependencies, stack_names, wait_for
+from tests.deploy.readback import (
+    account_inventory,
+    cloudformation_seconds,
+    describe_governance,
+    describe_serving,
+    event_count,
+    resources,
+    stacks,
+)
 
 #: Every assembly the scenarios deploy, in the order they are synthesized.
 ASSEMBLIES: dict[str, dict[str, str]] = {
@@ -33,13 +42,36 @@ ASSEMBLIES: dict[str, dict[str, str]] = {
         "ml_notebook": "true",
         "ml_endpoint": "true",
         "ml_model_data_url": "s3://mlbp-example-models/job/output/model.tar.gz",
+        "warehouse": "true",
     },
 }
-LAYERS = ("DataLake", "RealTime", "Analytics", "Ml")  # dependency order
+#: Every default layer, in dependency order: stack id -> its stack name (env_name dev). Each
+#: is deployed together with the others, alone (in one of :func:`alone_parts`) and outside
+#: sandbox mode; a new layer added here is in every scenario.
+LAYERS: dict[str, str] = {
+    "DataLake": "mlbp-dev-data-lake",
+    "RealTime": "mlbp-dev-real-time",
+    "Analytics": "mlbp-dev-analytics",
+    "Ml": "mlbp-dev-ml",
+    "Serving": "mlbp-dev-serving",
+    "Governance": "mlbp-dev-governance",
+}
 #: event_time of the data-path events: one with an offset the transform normalizes to UTC.
 DATA_PATH_TIMES = ("2026-11-25T10:00:00+01:00", "2026-11-25T09:30:00Z")
 #: Log retention of the "retention" assembly (the default is 365 days).
 CHANGED_RETENTION_DAYS = 30
+
+
+#: Into how many scenarios, run in parallel, the layers deployed alone are split.
+ALONE_PARTS = 3
+
+
+def alone_parts(count: int = ALONE_PARTS) -> tuple[tuple[str, ...], ...]:
+    """The layers deployed alone, in ``count`` parts that run in parallel, each on its own
+    emulator: every layer but the data lake (a part deploys it when one of its layers needs
+    it), dealt out in :data:`LAYERS` order."""
+    layers = [layer for layer in LAYERS if layer != "DataLake"]
+    return tuple(tuple(layers[i::count]) for i in range(count))
 
 
 class Scenario(threading.Thread):
@@ -53,13 +85,16 @@ class Scenario(threading.Thread):
         self.observed: dict[str, Any] = {}
         self.error: str | None = None
         self.seconds: float | None = None
+        #: When each record was made, in seconds since the scenario started.
+        self.timeline: dict[str, float] = {}
+        self.started = time.monotonic()
         self.emulator: Emulator | None = None
 
     def assembly(self, name: str) -> Path:
         return wait_for(self.assemblies / name, self.synth)
 
     def run(self) -> None:
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         emulator = self.emulator = Emulator(self.label, time_limit=600)
         try:
             with emulator:
@@ -75,6 +110,7 @@ class Scenario(threading.Thread):
 
     def record(self, key: str, value: Any) -> Any:
         self.observed[key] = value
+        self.timeline[key] = time.monotonic() - self.started
         return value
 
     def result(self, key: str, timeout: float = 600) -> Any:
@@ -86,88 +122,6 @@ class Scenario(threading.Thread):
                 + (f"; it failed:\n{self.error}" if self.error else " (still running?)")
             )
         return self.observed[key]
-
-
-# ------------------------------------------------------------------------------ snapshots
-
-
-def stacks(emulator: Emulator) -> dict[str, dict[str, Any]]:
-    """Every stack that is not deleted, by name: status and update time."""
-    answer = emulator.client("cloudformation").describe_stacks()["Stacks"]
-    return {
-        s["StackName"]: {
-            "status": s["StackStatus"],
-            "updated": str(s.get("LastUpdatedTime", "")),
-            "outputs": {o["OutputKey"]: o["OutputValue"] for o in s.get("Outputs", [])},
-        }
-        for s in answer
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    }
-
-
-def resources(emulator: Emulator, stack_name: str) -> dict[str, dict[str, str]]:
-    """A stack's resources: logical id -> type, physical id and status."""
-    cloudformation = emulator.client("cloudformation")
-    found: dict[str, dict[str, str]] = {}
-    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
-        for r in page["StackResourceSummaries"]:
-            found[r["LogicalResourceId"]] = {
-                "type": r["ResourceType"],
-                "physical_id": r.get("PhysicalResourceId", ""),
-                "status": r["ResourceStatus"],
-            }
-    return found
-
-
-def event_count(emulator: Emulator, stack_name: str) -> int:
-    events = emulator.client("cloudformation").describe_stack_events(StackName=stack_name)
-    return len(events["StackEvents"])
-
-
-def cloudformation_seconds(emulator: Emulator, stack_name: str) -> float:
-    """From the stack's first event to its last: CloudFormation's side of a deploy."""
-    events = emulator.client("cloudformation").describe_stack_events(StackName=stack_name)
-    times = [e["Timestamp"] for e in events["StackEvents"]]
-    return (max(times) - min(times)).total_seconds() if times else 0.0
-
-
-def account_inventory(emulator: Emulator) -> dict[str, Any]:
-    """What exists in the account, by kind: what "destroy leaves nothing" is checked on."""
-    s3 = emulator.client("s3")
-    kms = emulator.client("kms")
-    keys = {}
-    for key in kms.list_keys()["Keys"]:
-        metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
-        if metadata.get("KeyManager") == "CUSTOMER":
-            keys[metadata["Arn"]] = metadata["KeyState"]
-    return {
-        "buckets": sorted(b["Name"] for b in s3.list_buckets().get("Buckets", [])),
-        "streams": sorted(emulator.client("kinesis").list_streams()["StreamNames"]),
-        "delivery_streams": sorted(
-            emulator.client("firehose").list_delivery_streams()["DeliveryStreamNames"]
-        ),
-        "log_groups": sorted(
-            g["logGroupName"]
-            for g in emulator.client("logs").describe_log_groups().get("logGroups", [])
-        ),
-        "functions": sorted(
-            f["FunctionName"]
-            for f in emulator.client("lambda").list_functions().get("Functions", [])
-        ),
-        "state_machines": sorted(
-            m["name"]
-            for m in emulator.client("stepfunctions").list_state_machines()["stateMachines"]
-        ),
-        "glue_databases": sorted(
-            d["Name"] for d in emulator.client("glue").get_databases()["DatabaseList"]
-        ),
-        "keys": keys,
-        "vpcs": sorted(
-            v["VpcId"]
-            for v in emulator.client("ec2").describe_vpcs()["Vpcs"]
-            if not v.get("IsDefault")
-        ),
-    }
 
 
 def _poll(check: Callable[[], Any], timeout: float = 20, every: float = 0.25) -> Any:
@@ -283,6 +237,8 @@ class Together(Scenario):
             "vpc_endpoints": ec2.describe_vpc_endpoints(
                 Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
             )["VpcEndpoints"],
+            "governance": describe_governance(emulator, names["Governance"]),
+            "serving": describe_serving(emulator, names["Serving"]),
         }
 
     def data_path(self, emulator: Emulator, names: dict[str, str]) -> dict[str, Any]:
@@ -356,9 +312,11 @@ class Together(Scenario):
 
 
 class Alone(Scenario):
-    """Layers deployed one at a time over the data lake, in dependency order, each destroyed
-    again before the next (so none finds another layer deployed); then, when ``opt_in``, the
-    opt-in layers."""
+    """Layers deployed one at a time with ``--exclusively``, each once the layers it depends
+    on (from the assembly's manifest) are deployed, and destroyed again before the next: none
+    finds another layer deployed but its dependencies, which stay for the next layers. Layers
+    that depend on fewer go first (the serving layer needs none: it comes before the data
+    lake). Then, when ``opt_in``, the opt-in layers."""
 
     def __init__(
         self,
@@ -374,55 +332,71 @@ class Alone(Scenario):
         self.with_opt_in = opt_in
 
     def steps(self, emulator: Emulator) -> None:
-        emulator.bootstrap()
+        self.record("bootstrap", emulator.bootstrap().seconds)
         app = self.assembly("sandbox")
         names = stack_names(app)
-        for layer in ("DataLake", *self.layers):
-            run = emulator.deploy(app, layer, exclusively=True)
-            name = names[layer]
-            created = resources(emulator, name)
-            groups = [
-                r["physical_id"] for r in created.values() if r["type"] == "AWS::EC2::SecurityGroup"
-            ]
-            self.record(
-                f"deploy {layer}",
-                {
-                    "cli_seconds": run.seconds,
-                    "cloudformation_seconds": cloudformation_seconds(emulator, name),
-                    "stacks": stacks(emulator),
-                    "resources": created,
-                    "security_groups": emulator.client("ec2").describe_security_groups(
-                        GroupIds=groups
-                    )["SecurityGroups"]
-                    if groups
-                    else [],
-                },
-            )
-            if layer != "DataLake":
-                emulator.destroy(app, layer, exclusively=True)
-                self.record(f"destroy {layer}", stacks(emulator))
+        needs = stack_dependencies(app)
+        kept: list[str] = []  # dependencies deployed so far
+        for layer in sorted(self.layers, key=lambda layer: len(needs[layer])):
+            for dependency in needs[layer]:
+                if dependency not in kept:
+                    self.deploy(emulator, app, names, dependency, kept)
+                    kept.append(dependency)
+            self.deploy(emulator, app, names, layer, kept)
+            emulator.destroy(app, layer, exclusively=True)
+            self.record(f"destroy {layer}", {"stacks": stacks(emulator), "kept": list(kept)})
         if self.with_opt_in:
             self.opt_in(emulator, names)
 
+    def deploy(
+        self, emulator: Emulator, app: Path, names: dict[str, str], layer: str, kept: list[str]
+    ) -> None:
+        run = emulator.deploy(app, layer, exclusively=True)
+        name = names[layer]
+        created = resources(emulator, name)
+        groups = [
+            r["physical_id"] for r in created.values() if r["type"] == "AWS::EC2::SecurityGroup"
+        ]
+        self.record(
+            f"deploy {layer}",
+            {
+                "cli_seconds": run.seconds,
+                "cloudformation_seconds": cloudformation_seconds(emulator, name),
+                "dependencies": list(kept),
+                "stacks": stacks(emulator),
+                "resources": created,
+                "security_groups": emulator.client("ec2").describe_security_groups(GroupIds=groups)[
+                    "SecurityGroups"
+                ]
+                if groups
+                else [],
+            },
+        )
+
     def opt_in(self, emulator: Emulator, names: dict[str, str]) -> None:
+        """The data lake updated for every opt-in (their interface endpoints; the warehouse's
+        third AZ), then every other stack of that app validated: the emulator refuses the
+        templates with a type it has no provisioner for."""
         app = self.assembly("opt_in")
         run = emulator.deploy(app, "DataLake", exclusively=True)
         vpc = emulator.outputs(names["DataLake"])["VpcId"]
-        endpoints = emulator.client("ec2").describe_vpc_endpoints(
-            Filters=[{"Name": "vpc-id", "Values": [vpc]}]
-        )["VpcEndpoints"]
+        ec2 = emulator.client("ec2")
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
         self.record(
             "opt-in DataLake",
             {
                 "cli_seconds": run.seconds,
                 "stacks": stacks(emulator),
-                "endpoints": endpoints,
+                "endpoints": ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"],
+                "subnets": ec2.describe_subnets(Filters=in_vpc)["Subnets"],
                 "resources": resources(emulator, names["DataLake"]),
             },
         )
         cloudformation = emulator.client("cloudformation")
         refused = {}
-        for layer in ("Emr", "Ml"):
+        for layer in stack_names(app):
+            if layer == "DataLake":
+                continue
             body = (app / f"{layer}.template.json").read_text()
             try:
                 cloudformation.validate_template(TemplateBody=body)
@@ -432,8 +406,8 @@ class Alone(Scenario):
         self.record("opt-in refused", refused)
 
 
-class Halves:
-    """The two "alone" scenarios, read as one: a record comes from whichever made it."""
+class AloneParts:
+    """The "alone" scenarios, read as one: a record comes from the first that made it."""
 
     def __init__(self, *scenarios: Scenario) -> None:
         self.scenarios = scenarios
@@ -452,17 +426,20 @@ class Halves:
 
 
 class Retained(Scenario):
-    """Outside sandbox mode: deploy, write an object, destroy; the data must still be there."""
+    """Outside sandbox mode: deploy, write an object, destroy; the data must still be there,
+    and the results table still protected against deletion."""
 
     def steps(self, emulator: Emulator) -> None:
-        emulator.bootstrap()
+        self.record("bootstrap", emulator.bootstrap().seconds)
         app = self.assembly("retained")
         names = stack_names(app)
-        emulator.deploy(app)
+        self.record("deploy", emulator.deploy(app).seconds)
         lake = emulator.outputs(names["DataLake"])
         real_time = emulator.outputs(names["RealTime"])
         self.record("lake", lake)
         self.record("real_time", real_time)
+        self.record("governance", describe_governance(emulator, names["Governance"]))
+        serving = self.record("serving", describe_serving(emulator, names["Serving"]))
         s3 = emulator.client("s3")
         body = b'{"event_id": "kept", "event_type": "test", "event_time": "2026-11-25T00:00:00Z"}\n'
         key = "events/year=2026/month=11/day=25/hour=00/kept.json"
@@ -482,3 +459,11 @@ class Retained(Scenario):
             "object_after_destroy",
             s3.get_object(Bucket=lake["RawBucketName"], Key=key)["Body"].read(),
         )
+        dynamodb = emulator.client("dynamodb")
+        table = serving["outputs"]["ResultsTableName"]
+        self.record("table_after_destroy", dynamodb.describe_table(TableName=table)["Table"])
+        try:
+            dynamodb.delete_table(TableName=table)
+            self.record("delete_table_after_destroy", None)
+        except dynamodb.exceptions.ClientError as error:
+            self.record("delete_table_after_destroy", error.response["Error"])
