@@ -4,7 +4,11 @@ completed with the settings it drops.
 MiniStack 1.5.33 creates the table from the key schema, attributes, billing mode and indexes,
 ignores ``Replicas`` altogether (so the replica's customer-managed key, point-in-time
 recovery, deletion protection and tags) and ``TimeToLiveSpecification``, and deletes the
-table without looking at deletion protection. After its create and update this applies, for
+table without looking at deletion protection. Its update derives a table's generated name
+from the physical id instead of the logical id, so any update of a table without
+``TableName`` replaced it with a new, empty one; this updates through MiniStack's
+``AWS::DynamoDB::Table`` update with the logical id, as its Table handler does, in place.
+After the create and the update this applies, for
 the replica in the stack's region, through MiniStack's DynamoDB API: ``UpdateTable``
 (``SSESpecification`` with the replica's ``KMSMasterKeyId``, ``DeletionProtectionEnabled``),
 ``UpdateTimeToLive``, ``UpdateContinuousBackups`` and ``TagResource``/``UntagResource``; and
@@ -17,10 +21,23 @@ from __future__ import annotations
 
 from ministack.core.responses import get_region
 from ministack.services import dynamodb
+from ministack.services.cloudformation import provisioners
 
 from emulator.extras import Handler, call
 
 GLOBAL_TABLE = "AWS::DynamoDB::GlobalTable"
+#: GlobalTable properties a Table does not have (MiniStack's own create drops the same).
+_GLOBAL_ONLY = (
+    "Replicas",
+    "MultiRegionConsistency",
+    "GlobalTableWitnesses",
+    "GlobalTableSourceArn",
+    "WarmThroughput",
+    "WriteOnDemandThroughputSettings",
+    "ReadOnDemandThroughputSettings",
+    "WriteProvisionedThroughputSettings",
+    "ReadProvisionedThroughputSettings",
+)
 
 
 def _replica(props: dict) -> dict:
@@ -74,7 +91,7 @@ def _delete(physical_id: str, props: dict) -> None:
 
 def complete(handler: Handler) -> Handler:
     """MiniStack's GlobalTable handler, then the settings it drops; delete through the API."""
-    create, update = handler["create"], handler["update"]
+    create = handler["create"]
 
     def create_complete(logical_id: str, props: dict, stack_name: str) -> tuple[str, dict]:
         name, attributes = create(logical_id, props, stack_name)
@@ -85,12 +102,21 @@ def complete(handler: Handler) -> Handler:
             raise
         return name, attributes
 
-    def update_complete(physical_id: str, old: dict, new: dict, stack_name: str):
-        name, attributes = update(physical_id, old, new, stack_name)
+    def update_complete(
+        physical_id: str, old: dict, new: dict, stack_name: str, logical_id: str | None = None
+    ) -> tuple[str, dict]:
+        as_table = [{k: v for k, v in p.items() if k not in _GLOBAL_ONLY} for p in (old, new)]
+        name, attributes = provisioners._ddb_update(physical_id, *as_table, stack_name, logical_id)
         _apply(name, old if name == physical_id else {}, new)
         return name, attributes
 
-    return {**handler, "create": create_complete, "update": update_complete, "delete": _delete}
+    return {
+        **handler,
+        "create": create_complete,
+        "update": update_complete,
+        "update_with_logical_id": True,
+        "delete": _delete,
+    }
 
 
 WRAPPERS = {GLOBAL_TABLE: complete}

@@ -35,7 +35,7 @@ from tests.deploy.readback import (
 ASSEMBLIES: dict[str, dict[str, str]] = {
     "sandbox": {"sandbox": "true"},
     "retained": {"sandbox": "false"},
-    "retention": {"sandbox": "true", "log_retention_days": "30"},
+    "changed": {"sandbox": "true", "log_retention_days": "30", "budget_usd": "75"},
     "opt_in": {
         "sandbox": "true",
         "emr": "true",
@@ -58,8 +58,9 @@ LAYERS: dict[str, str] = {
 }
 #: event_time of the data-path events: one with an offset the transform normalizes to UTC.
 DATA_PATH_TIMES = ("2026-11-25T10:00:00+01:00", "2026-11-25T09:30:00Z")
-#: Log retention of the "retention" assembly (the default is 365 days).
+#: Log retention and budget of the "changed" assembly (the defaults: 365 days, 50 USD).
 CHANGED_RETENTION_DAYS = 30
+CHANGED_BUDGET_USD = 75
 
 
 #: Into how many scenarios, run in parallel, the layers deployed alone are split.
@@ -158,10 +159,11 @@ class Together(Scenario):
             {n: (events[n], event_count(emulator, n)) for n in names.values()},
         )
         self.record("redeploy_resources", {n: resources(emulator, n) for n in names.values()})
-        changed = self.assembly("retention")
+        changed = self.assembly("changed")
         self.record("update", emulator.deploy(changed))
         self.record("after_update", stacks(emulator))
         self.record("updated_resources", {n: resources(emulator, n) for n in names.values()})
+        self.record("governance_after_update", describe_governance(emulator, names["Governance"]))
         self.record(
             "retention_after_update",
             {

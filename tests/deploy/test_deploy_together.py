@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ml_blueprints.smoke import EMULATOR_GAPS
-from tests.deploy.scenarios import CHANGED_RETENTION_DAYS, LAYERS, Scenario
+from tests.deploy.scenarios import CHANGED_BUDGET_USD, CHANGED_RETENTION_DAYS, LAYERS, Scenario
 
 STACKS = set(LAYERS.values())
 ZONES = ("raw", "curated", "analytics")
@@ -378,11 +378,12 @@ def _template(together: Scenario, assembly: str, stack_id: str) -> dict[str, Any
 
 
 def test_a_changed_prop_updates_every_stack_in_place(together: Scenario) -> None:
-    # every stack with a log group changes; the serving layer has none and is left alone
+    # -c log_retention_days=30 -c budget_usd=75: every stack with a log group changes; the
+    # serving layer has none and is left alone
     changed = {
         name
         for stack_id, name in LAYERS.items()
-        if _template(together, "sandbox", stack_id) != _template(together, "retention", stack_id)
+        if _template(together, "sandbox", stack_id) != _template(together, "changed", stack_id)
     }
     assert STACKS - changed == {LAYERS["Serving"]}
     before, after = together.result("after_redeploy"), together.result("after_update")
@@ -408,6 +409,17 @@ def test_a_changed_prop_updates_every_stack_in_place(together: Scenario) -> None
     ours = {g: days for g, days in retention.items() if "mlbp-dev-" in g}
     assert len(ours) >= 6
     assert set(ours.values()) == {CHANGED_RETENTION_DAYS}
+
+
+def test_a_changed_budget_is_updated_in_place_with_its_notifications(together: Scenario) -> None:
+    before = _described(together)["governance"]
+    after = together.result("governance_after_update")
+    assert after["budget"]["BudgetName"] == before["budget"]["BudgetName"]
+    assert after["budget"]["BudgetLimit"] == {"Amount": f"{CHANGED_BUDGET_USD:.1f}", "Unit": "USD"}
+    assert after["budget"]["FilterExpression"] == before["budget"]["FilterExpression"]
+    assert after["notifications"] == before["notifications"]
+    assert after["budget_tags"] == before["budget_tags"]
+    assert after["trail"] == before["trail"] and after["trail_status"]["IsLogging"] is True
 
 
 def test_destroy_in_sandbox_mode_leaves_nothing(together: Scenario) -> None:
