@@ -8,13 +8,13 @@ table without looking at deletion protection. Its update derives a table's gener
 from the physical id instead of the logical id, so any update of a table without
 ``TableName`` replaced it with a new, empty one; this updates through MiniStack's
 ``AWS::DynamoDB::Table`` update with the logical id, as its Table handler does, in place.
-After the create and the update this applies, for
-the replica in the stack's region, through MiniStack's DynamoDB API: ``UpdateTable``
-(``SSESpecification`` with the replica's ``KMSMasterKeyId``, ``DeletionProtectionEnabled``),
-``UpdateTimeToLive``, ``UpdateContinuousBackups`` and ``TagResource``/``UntagResource``; and
-it deletes with ``DeleteTable``, which refuses a protected table as DynamoDB does. Not
-modelled: ``RecoveryPeriodInDays`` (MiniStack keeps PITR as on or off) and replicas in other
-regions.
+
+After the create and the update this applies, for the replica in the stack's region, through
+MiniStack's DynamoDB API: ``UpdateTable`` (``SSESpecification`` with the replica's
+``KMSMasterKeyId``, ``DeletionProtectionEnabled``), ``UpdateTimeToLive``,
+``UpdateContinuousBackups`` and ``TagResource``/``UntagResource``; and it deletes with
+``DeleteTable``, which refuses a protected table as DynamoDB does. Not modelled:
+``RecoveryPeriodInDays`` (MiniStack keeps PITR as on or off) and replicas in other regions.
 """
 
 from __future__ import annotations
