@@ -152,12 +152,17 @@ def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
-    so it overlaps with the tests that run first: the Spark JVM, the README example."""
+    so it overlaps with the tests that run first: the Spark JVM, the fine-tuning run (a tiny
+    model trained on CPU), the README example."""
     selected = {item.nodeid.split("::", 1)[0] for item in session.items}
-    if "tests/runtime/test_spark_etl.py" in selected:
+    if selected & {"tests/runtime/test_spark_etl.py", "tests/runtime/test_training_data.py"}:
         from tests.runtime.conftest import warm_up
 
         warm_up(Path(tempfile.mkdtemp(prefix="mlbp-spark-")))
+    if "tests/runtime/test_fine_tuning.py" in selected:
+        from tests.runtime.test_fine_tuning import start_background_run
+
+        start_background_run()
     if "tests/test_readme.py" in selected:
         from tests.test_readme import start_example
 
