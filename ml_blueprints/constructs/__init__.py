@@ -21,6 +21,7 @@ from ml_blueprints.constructs.ml import (
     AcceleratorKind,
     GpuNotebook,
     SageMakerEndpoint,
+    TrainingDataStep,
     TrainingPipeline,
     Use,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "SparkStep",
     "StreamLoad",
     "StreamingIngestion",
+    "TrainingDataStep",
     "TrainingPipeline",
     "Use",
     "ZoneCrawl",
