@@ -492,7 +492,7 @@ def test_the_training_role_reads_its_data_model_and_code_and_writes_only_its_out
     assert reads["Action"] == "s3:GetObject"
     assert {_ends(r): "Curated" in json.dumps(r) for r in reads["Resource"]} == {
         "/training/*": True,
-        "/pretrained/*": False,
+        "/pretrained/distilbert/distilbert-base-uncased/*": False,
     }
     writes = statements["WriteModelsCheckpointsAndCaptures"]
     assert {_ends(r) for r in writes["Resource"]} == {

@@ -145,7 +145,8 @@ class TrainingPipeline(Construct):
     and a job that ends ``Failed`` or ``Stopped``, goes to ``alerts`` and fails the run.
 
     Attributes: ``state_machine``, ``training_role``, ``data_role`` (or ``None``),
-    ``role``, ``security_group``, ``source_asset``, ``data_script_asset`` (or ``None``).
+    ``role``, ``security_group``, ``source_asset``, ``data_script_asset`` (or ``None``),
+    ``pretrained_model_uri`` (where to stage the pre-trained model, or ``None``).
     """
 
     def __init__(
@@ -264,6 +265,14 @@ class TrainingPipeline(Construct):
         serve_image = inference_image or HUGGING_FACE_INFERENCE_IMAGE.format(region=region)
         source = lake.bucket(input_zone)
         output = lake.bucket(output_zone)
+        #: Where the pre-trained model is staged (``pretrained/<base_model_id>/`` of
+        #: ``output_zone``), or None.
+        self.pretrained_prefix = f"pretrained/{base_model_id}/" if base_model_id else None
+        self.pretrained_model_uri = (
+            f"s3://{output.bucket_name}/{self.pretrained_prefix}"
+            if self.pretrained_prefix
+            else None
+        )
         self.source_asset = s3_assets.Asset(self, "SourceDir", path=str(source_archive(code_dir)))
         self.data_script_asset: s3_assets.Asset | None = None
         if training_data is not None:
@@ -280,7 +289,7 @@ class TrainingPipeline(Construct):
             input_prefix=input_prefix,
             output=output,
             code=self.source_asset,
-            read_pretrained=base_model_id is not None,
+            pretrained_prefix=self.pretrained_prefix,
         )
         self.data_role: ManagedPolicyRole | None = None
         if training_data is not None:
@@ -331,10 +340,8 @@ class TrainingPipeline(Construct):
                 "validation": {"S3Uri": f"{data_location}validation/"},
             }
         channels = {**channel_uris, "code": {"S3Uri": self.source_asset.s3_object_url}}
-        if base_model_id is not None:
-            channels["pretrained"] = {
-                "S3Uri": f"s3://{output.bucket_name}/pretrained/{base_model_id}/"
-            }
+        if self.pretrained_prefix is not None:
+            channels["pretrained"] = {"S3Uri": self.pretrained_model_uri}
         parameters = {
             **defaults,
             **(given or {}),

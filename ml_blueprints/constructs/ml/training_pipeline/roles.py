@@ -112,18 +112,18 @@ def training_role(
     input_prefix: str,
     output: s3.IBucket,
     code: s3_assets.Asset,
-    read_pretrained: bool,
+    pretrained_prefix: str | None,
 ) -> ManagedPolicyRole:
     """SageMaker's role for the training job and the model: reads the training data (every
-    run's, under ``input_prefix``), the pre-trained models and the code; writes models,
-    checkpoints and data captures."""
+    run's, under ``input_prefix``), the pre-trained model (under ``pretrained_prefix`` of
+    ``output``) and the code; writes models, checkpoints and data captures."""
     stack = cdk.Stack.of(scope)
     role = _sagemaker_role(
         scope, "TrainingRole", "SageMaker training jobs and models of this pipeline"
     )
     reads = [source.arn_for_objects(f"{input_prefix}*")]
-    if read_pretrained:
-        reads.append(output.arn_for_objects("pretrained/*"))
+    if pretrained_prefix is not None:
+        reads.append(output.arn_for_objects(f"{pretrained_prefix}*"))
     writes = [
         output.arn_for_objects("models/*"),
         output.arn_for_objects("checkpoints/*"),
