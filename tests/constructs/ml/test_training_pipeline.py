@@ -830,3 +830,22 @@ def test_a_synthesizer_that_names_assets_at_deploy_time_is_refused() -> None:
         TrainingPipeline(
             stack, "Training", lake=lake, network=network, alerts=AlertTopic(stack, "A")
         )
+
+
+def test_the_readmes_own_model_and_data_example_builds() -> None:
+    """The README's "your own model, data and script" example, with a scope and a lake."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("### The ML layer", 1)[1].split("\n## ", 1)[0]
+    [example] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+        if "TrainingPipeline(" in block
+    ]
+    stack = cdk.Stack(cdk.App(), "Readme")
+    network = PrivateNetwork(stack, "Network")
+    lake = SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint)
+    namespace = {"self": stack, "lake": lake, "network": network, "alerts": AlertTopic(stack, "A")}
+    exec(compile(example, "README.md", "exec"), namespace)
+    pipeline = stack.node.find_child("Training")
+    assert isinstance(pipeline, TrainingPipeline)
+    assert pipeline.pretrained_prefix == "pretrained/google-bert/bert-base-uncased/"
