@@ -687,6 +687,11 @@ def _with_requirements(tmp_path: Path) -> Path:
         ({"use_spot": False, "max_wait_seconds": 3600}, "max_wait_seconds=3600: unset unless"),
         ({"max_runtime_seconds": 30}, "max_runtime_seconds=30"),
         ({"training_instance_count": 0}, "training_instance_count=0: 1 to 100"),
+        (
+            {"training_instance_count": 2},
+            "training_instance_count=2: 1 for the bundled script unless hyperparameters turn "
+            "on distributed training",
+        ),
         ({"input_prefix": "training"}, "input_prefix='training'"),
         ({"output_zone": "gold"}, "output_zone='gold'"),
         (
@@ -815,6 +820,17 @@ def test_every_bad_prop_is_named_in_one_error(parts: Any) -> None:
         "  - training_data.split",
         "  - hyperparameters['epochs']",
     ]
+
+
+def test_several_instances_train_as_one_distributed_job(parts: Any, tmp_path: Path) -> None:
+    distributed = _build(
+        parts,
+        training_instance_count=2,
+        hyperparameters={"sagemaker_torch_distributed_enabled": "true"},
+    )
+    assert distributed.state_machine is not None
+    (tmp_path / "train.py").write_text("")  # your own script decides for itself
+    assert _build(parts, source_dir=tmp_path, training_instance_count=4).state_machine
 
 
 def test_token_values_are_not_measured(parts: Any) -> None:

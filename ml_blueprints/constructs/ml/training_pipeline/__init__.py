@@ -33,6 +33,7 @@ from ml_blueprints.constructs.ml.training_pipeline.options import (
     RESERVED_HYPERPARAMETERS,
     TrainingDataStep,
     validate_base_model,
+    validate_distribution,
     validate_hosting,
     validate_hyperparameters,
     validate_metric_definitions,
@@ -126,7 +127,9 @@ class TrainingPipeline(Construct):
     override :data:`BUNDLED_HYPERPARAMETERS` and ``model_id`` for the bundled script, and
     are passed alone for your own. ``metric_definitions`` default to the bundled script's
     :data:`METRIC_DEFINITIONS` (none for your own script). ``training_instance_type``
-    ``ml.g5.2xlarge`` (one NVIDIA A10G 24 GB), one instance, 100 GiB volume; managed spot
+    ``ml.g5.2xlarge`` (one NVIDIA A10G 24 GB), one instance (more, with the bundled
+    script, only with a distribution hyperparameter such as
+    ``sagemaker_torch_distributed_enabled``), 100 GiB volume; managed spot
     training on (``use_spot``) with ``max_wait_seconds`` (2 x ``max_runtime_seconds``, 4 h)
     and checkpoints under ``checkpoints/<run>/`` in ``output_zone`` (analytics), from which
     an interrupted job resumes; model artifacts to ``output_zone``/``models/`` encrypted with
@@ -252,6 +255,7 @@ class TrainingPipeline(Construct):
             given if given is not None else {},
             len(RESERVED_HYPERPARAMETERS) + len(set(defaults) - set(given or {})),
         )
+        validate_distribution(errors, training_instance_count, given, bundled=bundled)
         metrics = metric_definitions
         if metrics is None:
             metrics = METRIC_DEFINITIONS if bundled else {}

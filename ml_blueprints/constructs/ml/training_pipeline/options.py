@@ -239,6 +239,33 @@ def validate_hyperparameters(errors: PropErrors, hyperparameters: object, others
     )
 
 
+#: Hyperparameters that make the SageMaker training toolkit launch the script on every GPU of
+#: every instance as one data-parallel job (torchrun, SageMaker's data parallelism, MPI).
+DISTRIBUTION_HYPERPARAMETERS = (
+    "sagemaker_torch_distributed_enabled",
+    "sagemaker_distributed_dataparallel_enabled",
+    "sagemaker_mpi_enabled",
+)
+
+
+def validate_distribution(
+    errors: PropErrors, instance_count: object, hyperparameters: object, *, bundled: bool
+) -> None:
+    """More than one instance with the bundled script needs a distribution setting: launched
+    plainly, each instance would train its own copy of the model on all the data."""
+    if not bundled or not isinstance(instance_count, int) or instance_count <= 1:
+        return
+    given = hyperparameters if isinstance(hyperparameters, Mapping) else {}
+    errors.require(
+        any(str(given.get(key, "")).lower() == "true" for key in DISTRIBUTION_HYPERPARAMETERS),
+        "training_instance_count",
+        instance_count,
+        "1 for the bundled script unless hyperparameters turn on distributed training "
+        "(e.g. {'sagemaker_torch_distributed_enabled': 'true'}): launched plainly, each "
+        "instance would train its own copy on all the data",
+    )
+
+
 def validate_metric_definitions(errors: PropErrors, definitions: object) -> None:
     """SageMaker's rules for ``MetricDefinitions``: at most 40, names 1-255 characters,
     regular expressions 1-500 characters with a capture group (the value)."""
