@@ -150,6 +150,18 @@ def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synth_stacks(tmp_path_factory.mktemp("cdk-variants"), build_variants)
 
 
+#: Test files that wait for background work (started below): they run last, so the work has
+#: the whole suite to finish in.
+RUN_LAST = ("tests/runtime/test_fine_tuning.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests of :data:`RUN_LAST` to the end, in their order."""
+    last = [item for item in items if item.nodeid.split("::", 1)[0] in RUN_LAST]
+    if last:
+        items[:] = [item for item in items if item not in last] + last
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
     so it overlaps with the tests that run first: the Spark JVM, the fine-tuning run (a tiny
