@@ -729,6 +729,10 @@ def _with_requirements(tmp_path: Path) -> Path:
         ),
         ({"hyperparameters": ["epochs=3"]}, "hyperparameters=['epochs=3']: a mapping"),
         (
+            {"hyperparameters": {"model_id": "gpt2"}},
+            "hyperparameters['model_id']='gpt2': set by the pipeline from base_model_id",
+        ),
+        (
             {"metric_definitions": {"f1": "f1=[0-9.]+"}},
             "metric_definitions['f1']='f1=[0-9.]+': a regular expression whose first group",
         ),

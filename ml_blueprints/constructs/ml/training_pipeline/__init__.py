@@ -33,7 +33,7 @@ from ml_blueprints.constructs.ml.training_pipeline.options import (
     RESERVED_HYPERPARAMETERS,
     TrainingDataStep,
     validate_base_model,
-    validate_distribution,
+    validate_bundled,
     validate_hosting,
     validate_hyperparameters,
     validate_metric_definitions,
@@ -248,14 +248,13 @@ class TrainingPipeline(Construct):
         given = dict(hyperparameters) if isinstance(hyperparameters, Mapping) else hyperparameters
         defaults: dict[str, str] = {}
         if bundled:
-            defaults = dict(BUNDLED_HYPERPARAMETERS)
-            defaults["model_id"] = base_model_id or DEFAULT_BASE_MODEL
+            defaults = {**BUNDLED_HYPERPARAMETERS, "model_id": base_model_id or DEFAULT_BASE_MODEL}
         validate_hyperparameters(
             errors,
             given if given is not None else {},
             len(RESERVED_HYPERPARAMETERS) + len(set(defaults) - set(given or {})),
         )
-        validate_distribution(errors, training_instance_count, given, bundled=bundled)
+        validate_bundled(errors, training_instance_count, given, bundled=bundled)
         metrics = metric_definitions
         if metrics is None:
             metrics = METRIC_DEFINITIONS if bundled else {}

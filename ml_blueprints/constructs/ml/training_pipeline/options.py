@@ -248,22 +248,31 @@ DISTRIBUTION_HYPERPARAMETERS = (
 )
 
 
-def validate_distribution(
+def validate_bundled(
     errors: PropErrors, instance_count: object, hyperparameters: object, *, bundled: bool
 ) -> None:
-    """More than one instance with the bundled script needs a distribution setting: launched
-    plainly, each instance would train its own copy of the model on all the data."""
-    if not bundled or not isinstance(instance_count, int) or instance_count <= 1:
+    """What the bundled script needs: the model named by ``base_model_id`` (it also names
+    where the model is staged), and, on more than one instance, a distribution setting
+    (launched plainly, each instance would train its own copy of the model on all the data)."""
+    if not bundled:
         return
     given = hyperparameters if isinstance(hyperparameters, Mapping) else {}
-    errors.require(
-        any(str(given.get(key, "")).lower() == "true" for key in DISTRIBUTION_HYPERPARAMETERS),
-        "training_instance_count",
-        instance_count,
-        "1 for the bundled script unless hyperparameters turn on distributed training "
-        "(e.g. {'sagemaker_torch_distributed_enabled': 'true'}): launched plainly, each "
-        "instance would train its own copy on all the data",
-    )
+    if "model_id" in given:
+        errors.add(
+            "hyperparameters['model_id']",
+            given["model_id"],
+            "set by the pipeline from base_model_id, which also names where the model is "
+            "staged (pretrained/<base_model_id>/): set base_model_id instead",
+        )
+    if isinstance(instance_count, int) and instance_count > 1:
+        errors.require(
+            any(str(given.get(key, "")).lower() == "true" for key in DISTRIBUTION_HYPERPARAMETERS),
+            "training_instance_count",
+            instance_count,
+            "1 for the bundled script unless hyperparameters turn on distributed training "
+            "(e.g. {'sagemaker_torch_distributed_enabled': 'true'}): launched plainly, each "
+            "instance would train its own copy on all the data",
+        )
 
 
 def validate_metric_definitions(errors: PropErrors, definitions: object) -> None:
