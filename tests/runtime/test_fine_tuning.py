@@ -3,7 +3,8 @@
 The slow part (about 15 CPU seconds: a two-layer BERT, PyTorch and transformers imports,
 three processes) runs in the background from collection on (``tests/runtime/
 fine_tuning_run.py``, started by the root conftest), so it overlaps the rest of the suite;
-these tests wait for it and assert on what it recorded.
+these tests wait for it and assert on what it recorded. Its directory is removed at exit
+unless ``MLBP_KEEP_FINE_TUNING`` is set.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,10 +72,13 @@ def start_background_run() -> None:
 
 
 def _stop() -> None:
+    """Stop the run if it is still going and remove its directory (at exit)."""
     process = _run.get("process")
     if process is not None and process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+    if "work" in _run and not os.environ.get("MLBP_KEEP_FINE_TUNING"):
+        shutil.rmtree(_run["work"], ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +89,10 @@ def result() -> dict[str, Any]:
         process.wait(timeout=max(1, TIMEOUT_SECONDS - (time.monotonic() - _run["started"])))
     except subprocess.TimeoutExpired:
         _stop()
-        pytest.fail(f"the fine-tuning run took over {TIMEOUT_SECONDS} s; see {work}")
+        pytest.fail(
+            f"the fine-tuning run took over {TIMEOUT_SECONDS} s; rerun with "
+            "MLBP_KEEP_FINE_TUNING=1 to keep its directory"
+        )
     recorded = json.loads((work / "result.json").read_text())
     if "error" in recorded:
         pytest.fail(f"the fine-tuning run failed:\n{recorded['error']}\n{recorded}")
