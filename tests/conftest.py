@@ -131,6 +131,7 @@ def sandbox_project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         ml_notebook="true",
         ml_endpoint="true",
         ml_model_data_url=MODEL_DATA_URL,
+        warehouse="true",
     )
 
 
@@ -148,6 +149,17 @@ def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     from tests.constructs.variants import build_variants
 
     return synth_stacks(tmp_path_factory.mktemp("cdk-variants"), build_variants)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/deploy (the emulator deploy test, `make deploy-test`) is collected only when it
+    is named on the command line: `make test` and a bare `pytest` leave it out."""
+    deploy = ROOT / "tests" / "deploy"
+    if collection_path != deploy:
+        return None
+    here = config.invocation_params.dir
+    named = [(here / arg.split("::", 1)[0]).resolve() for arg in config.args]
+    return not any(path == deploy or deploy in path.parents for path in named)
 
 
 #: Test files that wait for background work (started below): they run last, so the work has
@@ -179,3 +191,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from tests.test_readme import start_example
 
         start_example()
+    if selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
+        from tests.cli.background import start_consumer_app, start_sandbox_default
+
+        start_sandbox_default()
+        start_consumer_app()
