@@ -19,7 +19,12 @@ import aws_cdk as cdk
 import botocore.session
 import pytest
 
-from ml_blueprints.constructs import AlertTopic, PrivateNetwork, SecureDataLake
+from ml_blueprints.constructs import (
+    AlertTopic,
+    PrivateNetwork,
+    SecureDataLake,
+    TrainingRunPaths,
+)
 from ml_blueprints.constructs.ml.training_pipeline import (
     BUNDLED_SOURCE_DIR,
     METRIC_DEFINITIONS,
@@ -196,7 +201,7 @@ def test_a_run_carries_the_final_metrics_in_its_output(default: Definition) -> N
         "ModelArtifacts": "s3://b/models/mlbp-1/output/model.tar.gz",
         "TrainingTimeInSeconds": 600,
         "BillableTimeInSeconds": 240,
-        "FinalMetrics": [
+        "FinalMetricDataList": [
             {"MetricName": "validation:f1", "Value": 0.91, "Timestamp": "2026-03-01T00:00:00Z"}
         ],
     }
@@ -205,10 +210,28 @@ def test_a_run_carries_the_final_metrics_in_its_output(default: Definition) -> N
     assert set(output) == {"run", "data", "training", "model", "endpointConfig"}
 
 
+def test_the_output_is_what_a_results_table_records(default: Definition) -> None:
+    """ResultsTable.record_training_run reads a run with TrainingRunPaths' defaults."""
+    _, _, output = run(default.json, _tasks())
+    paths = TrainingRunPaths()
+    for path in (
+        paths.job_name,
+        paths.model_artifact,
+        paths.metrics,
+        paths.training_seconds,
+        paths.billable_seconds,
+    ):
+        assert path is not None
+        value: Any = output
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        assert value not in (None, "", [])
+
+
 def test_a_job_that_reported_no_metrics_still_registers(default: Definition) -> None:
     status, visited, output = run(default.json, _tasks(training=_describe_training(metrics=False)))
     assert status == "SUCCEEDED" and "KeepResult" in visited
-    assert output["training"]["FinalMetrics"] == []
+    assert output["training"]["FinalMetricDataList"] == []
 
 
 @pytest.mark.parametrize("job_status", ["Stopped", "Failed"])

@@ -142,7 +142,8 @@ class TrainingPipeline(Construct):
     an endpoint configuration for ``hosting_instance_type`` (``ml.g5.xlarge``; Inferentia
     is refused: the pipeline does not compile the model for Neuron) with data capture to the
     lake. The execution's output carries the run name, the data step, and ``training``: the
-    model artifacts, times and ``FinalMetrics`` (the job's ``FinalMetricDataList``).
+    model artifacts, times and the job's ``FinalMetricDataList`` (empty when the job
+    reported none): the paths :class:`~ml_blueprints.constructs.TrainingRunPaths` reads.
 
     State machine logging at level ALL to an encrypted group, X-Ray tracing; a failed step,
     and a job that ends ``Failed`` or ``Stopped``, goes to ``alerts`` and fails the run.

@@ -168,7 +168,7 @@ def training_outcome(
 ) -> list[sfn.Pass]:
     """After the training job (its description at ``$.trainingJob``): when it completed,
     the two states (with and without reported metrics) that keep ``run``, ``data`` and
-    ``training`` (job name, model artifacts, times, ``FinalMetrics``) and drop the rest;
+    ``training`` (job name, model artifacts, times, ``FinalMetricDataList``) and drop the rest;
     otherwise the failure path."""
     job = "$.trainingJob"
     summary = {
@@ -185,13 +185,13 @@ def training_outcome(
         "KeepResultAndMetrics",
         parameters={
             **kept,
-            "training": {**summary, "FinalMetrics.$": f"{job}.FinalMetricDataList"},
+            "training": {**summary, "FinalMetricDataList.$": f"{job}.FinalMetricDataList"},
         },
     )
     without_metrics = sfn.Pass(
         scope,
         "KeepResult",
-        parameters={**kept, "training": {**summary, "FinalMetrics": []}},
+        parameters={**kept, "training": {**summary, "FinalMetricDataList": []}},
     )
     not_completed = sfn.Pass(
         scope,
