@@ -22,6 +22,7 @@ from ml_blueprints.constructs.ml import (
     AcceleratorKind,
     GpuNotebook,
     SageMakerEndpoint,
+    TrainingDataStep,
     TrainingPipeline,
     Use,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "SparkStep",
     "StreamLoad",
     "StreamingIngestion",
+    "TrainingDataStep",
     "TrainingPipeline",
     "TrainingRunPaths",
     "Use",

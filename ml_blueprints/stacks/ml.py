@@ -17,13 +17,16 @@ from ml_blueprints.stacks.data_lake import DataLakeStack
 class MlStack(cdk.Stack):
     """The training pipeline, and opt-in a GPU notebook and an inference endpoint.
 
-    Always: the training state machine (costs nothing until run) and its alert topic.
+    Always: the training state machine (costs nothing until run: each run prepares the
+    training set from the curated events, fine-tunes the bundled script's model and
+    registers it) and its alert topic.
     ``-c ml_notebook=true``: a GPU notebook that stops itself when idle (the data lake
     layer's network then gets the SageMaker API and STS interface endpoints it needs).
     ``-c ml_endpoint=true -c ml_model_data_url=s3://...``: a real-time endpoint serving
     that model (billed hourly).
 
-    Outputs: the state machine ARN, the notebook name and the endpoint name when created.
+    Outputs: the state machine ARN, where to stage the pre-trained model, the notebook name
+    and the endpoint name when created.
     """
 
     def __init__(
@@ -48,7 +51,16 @@ class MlStack(cdk.Stack):
             self,
             "TrainingStateMachineArn",
             value=self.pipeline.state_machine.state_machine_arn,
-            description="Step Functions: train, create the model and endpoint configuration",
+            description="Step Functions: prepare the data, fine-tune, create the model and "
+            "endpoint configuration",
+        )
+        assert self.pipeline.pretrained_model_uri is not None
+        cdk.CfnOutput(
+            self,
+            "PretrainedModelUri",
+            value=self.pipeline.pretrained_model_uri,
+            description="Stage the pre-trained model here once (save_pretrained files): the "
+            "training job has no internet access",
         )
         self.notebook: GpuNotebook | None = None
         if settings.ml_notebook:

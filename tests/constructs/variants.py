@@ -51,6 +51,7 @@ def build_variants(app: cdk.App) -> None:
     build_ingestion_variants(app)
     build_catalog_variants(app)
     build_cluster_variants(app)
+    build_training_variants(app)
     build_governance_variants(app)
     build_serving_variants(app, VARIANT_ENV)
     network_stack = cdk.Stack(app, "NetworkWithNat", env=VARIANT_ENV)
@@ -192,6 +193,71 @@ def build_ingestion_variants(app: cdk.App) -> None:
         retention_hours=168,
         transform_reserved_concurrency=None,
         alerts=AlertTopic(stack, "Alerts", emails=["ops@example.com"]),
+    )
+
+
+#: The own-code pipeline's source directory in "TrainingVariants" (written at build time).
+OWN_TRAINING_CODE: dict[str, str] = {
+    "fit.py": "import helpers.io\nprint('training')\n",
+    "helpers/io.py": "def read():\n    return []\n",
+}
+
+
+def build_training_variants(app: cdk.App) -> None:
+    """TrainingPipeline with your own script and data (no data step, no pre-trained model,
+    on-demand, metrics of your own), and with the data step split by entity, side by side
+    on one lake."""
+    import tempfile
+    from pathlib import Path
+
+    from ml_blueprints.constructs.ml.training_pipeline import TrainingDataStep, TrainingPipeline
+
+    code = Path(tempfile.mkdtemp(prefix="mlbp-own-code-"))
+    for name, text in OWN_TRAINING_CODE.items():
+        (code / name).parent.mkdir(parents=True, exist_ok=True)
+        (code / name).write_text(text)
+    own = cdk.Stack(app, "TrainingVariants", env=VARIANT_ENV)
+    network = PrivateNetwork(own, "Network")
+    lake = SecureDataLake(own, "Lake", vpc_endpoint=network.s3_endpoint)
+    TrainingPipeline(
+        own,
+        "Training",
+        lake=lake,
+        network=network,
+        alerts=AlertTopic(own, "Alerts"),
+        source_dir=code,
+        entry_point="fit.py",
+        training_data=None,
+        base_model_id=None,
+        training_image="111122223333.dkr.ecr.eu-west-1.amazonaws.com/fit:1",
+        inference_image="111122223333.dkr.ecr.eu-west-1.amazonaws.com/serve:1",
+        training_instance_type="ml.p3.2xlarge",
+        use_spot=False,
+        max_runtime_seconds=3600,
+        hosting_instance_type="ml.g4dn.xlarge",
+        input_prefix="datasets/reviews/",
+        hyperparameters={"epochs": "1", "sagemaker_container_log_level": "20"},
+        metric_definitions={"valid:acc": r"acc=([0-9.]+)"},
+    )
+    TrainingPipeline(
+        own,
+        "ByEntity",
+        lake=lake,
+        network=network,
+        alerts=AlertTopic(own, "ByEntityAlerts"),
+        training_data=TrainingDataStep(
+            source_prefix="events/reviews/",
+            text_column="body",
+            label_column="stars",
+            split="entity",
+            entity_column="user_id",
+            validation_fraction=0.1,
+            instance_type="ml.c6i.2xlarge",
+            volume_size_gib=200,
+            max_runtime_seconds=7200,
+        ),
+        base_model_id="google-bert/bert-base-uncased",
+        hyperparameters={"learning_rate": "3e-05", "max_length": "512"},
     )
 
 

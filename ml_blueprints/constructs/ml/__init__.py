@@ -7,13 +7,14 @@ from ml_blueprints.constructs.ml.accelerated_instances import (
 )
 from ml_blueprints.constructs.ml.gpu_notebook import GpuNotebook
 from ml_blueprints.constructs.ml.sagemaker_endpoint import SageMakerEndpoint
-from ml_blueprints.constructs.ml.training_pipeline import TrainingPipeline
+from ml_blueprints.constructs.ml.training_pipeline import TrainingDataStep, TrainingPipeline
 
 __all__ = [
     "AcceleratedInstance",
     "AcceleratorKind",
     "GpuNotebook",
     "SageMakerEndpoint",
+    "TrainingDataStep",
     "TrainingPipeline",
     "Use",
 ]

@@ -1,10 +1,10 @@
-"""The ML layer's constructs: GPU notebook, training pipeline and inference endpoint."""
+"""The ML layer's constructs: GPU notebook and inference endpoint (the training pipeline
+has its own module)."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from typing import Any
 
 import aws_cdk as cdk
@@ -13,8 +13,6 @@ import pytest
 from ml_blueprints.constructs import AlertTopic, PrivateNetwork, SecureDataLake
 from ml_blueprints.constructs.ml.gpu_notebook import GpuNotebook
 from ml_blueprints.constructs.ml.sagemaker_endpoint import SageMakerEndpoint
-from ml_blueprints.constructs.ml.training_pipeline import TrainingPipeline
-from tests.asl_sim import TaskError, run
 from tests.conftest import MODEL_DATA_URL, Synthesized
 
 
@@ -98,100 +96,6 @@ def test_the_idle_check_stops_only_an_idle_notebook(tmp_path: Any, monkeypatch: 
     ]
 
 
-# ------------------------------------------------------------------------- training pipeline
-
-
-@pytest.fixture(scope="module")
-def pipeline_definition(project: Synthesized) -> dict[str, Any]:
-    [machine] = project.resources("Ml", "AWS::StepFunctions::StateMachine").values()
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
-
-
-def test_training_uses_spot_checkpoints_isolation_and_encryption(
-    pipeline_definition: dict[str, Any],
-) -> None:
-    train = pipeline_definition["States"]["Train"]
-    assert train["Resource"].endswith(":states:::sagemaker:createTrainingJob.sync")
-    params = train["Parameters"]
-    assert params["EnableManagedSpotTraining"] is True
-    assert params["StoppingCondition"] == {
-        "MaxRuntimeInSeconds": 4 * 3600,
-        "MaxWaitTimeInSeconds": 8 * 3600,
-    }
-    assert "checkpoints/{}/" in params["CheckpointConfig"]["S3Uri.$"]
-    assert params["EnableNetworkIsolation"] is True
-    assert params["EnableInterContainerTrafficEncryption"] is True
-    assert params["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
-    # g5 stores on hardware-encrypted local NVMe: SageMaker refuses a volume key for it.
-    assert "VolumeKmsKeyId" not in params["ResourceConfig"]
-    assert params["OutputDataConfig"]["KmsKeyId"] == "TOKEN"
-    assert set(params["VpcConfig"]) == {"SecurityGroupIds", "Subnets"}
-    assert "huggingface-pytorch-training" in params["AlgorithmSpecification"]["TrainingImage"]
-
-
-def test_model_and_endpoint_config_follow_training(pipeline_definition: dict[str, Any]) -> None:
-    states = pipeline_definition["States"]
-    assert pipeline_definition["StartAt"] == "NameTheRun"
-    assert [states[s]["Next"] for s in ("NameTheRun", "Train", "CreateModel")] == [
-        "Train",
-        "CreateModel",
-        "CreateEndpointConfig",
-    ]
-    model = states["CreateModel"]["Parameters"]
-    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.ModelArtifacts"
-    assert model["EnableNetworkIsolation"] is True
-    config = states["CreateEndpointConfig"]["Parameters"]
-    assert config["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
-    assert config["DataCaptureConfig"]["EnableCapture"] is True
-
-
-def _sagemaker(fail: str | None = None) -> dict[str, Callable[[Any], Any]]:
-    def task(name: str, result: Any) -> Callable[[Any], Any]:
-        def call(document: Any) -> Any:
-            if fail == name:
-                raise TaskError("States.TaskFailed", f"{name} failed")
-            return result
-
-        return call
-
-    return {
-        "Train": task(
-            "Train",
-            {
-                "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m.tar.gz"},
-                "TrainingTimeInSeconds": 60,
-                "BillableTimeInSeconds": 20,
-            },
-        ),
-        "CreateModel": task("CreateModel", {"ModelArn": "arn:model"}),
-        "CreateEndpointConfig": task("CreateEndpointConfig", {"EndpointConfigArn": "arn:c"}),
-        "NotifyFailure": lambda _: {},
-    }
-
-
-def test_a_run_registers_the_trained_model(pipeline_definition: dict[str, Any]) -> None:
-    status, visited, output = run(pipeline_definition, _sagemaker())
-    assert status == "SUCCEEDED"
-    assert visited == ["NameTheRun", "Train", "CreateModel", "CreateEndpointConfig", "Registered"]
-    assert output["training"]["ModelArtifacts"] == "s3://b/m.tar.gz"
-
-
-@pytest.mark.parametrize("step", ["Train", "CreateModel", "CreateEndpointConfig"])
-def test_a_failed_step_notifies_and_fails(pipeline_definition: dict[str, Any], step: str) -> None:
-    status, visited, output = run(pipeline_definition, _sagemaker(fail=step))
-    assert status == "FAILED"
-    assert visited[-2:] == ["NotifyFailure", "Failed"]
-    assert output["error"]["Error"] == "States.TaskFailed"
-
-
-def test_the_pipeline_logs_everything_and_traces(project: Synthesized) -> None:
-    [machine] = project.resources("Ml", "AWS::StepFunctions::StateMachine").values()
-    props = machine["Properties"]
-    assert props["LoggingConfiguration"]["Level"] == "ALL"
-    assert props["TracingConfiguration"] == {"Enabled": True}
-
-
 # -------------------------------------------------------------------------------- endpoint
 
 
@@ -259,38 +163,6 @@ def test_notebook_validation(parts: Any, props: dict[str, Any], expected: str) -
     lake, network, _ = parts
     with pytest.raises(ValueError, match=r"^GpuNotebook: invalid prop") as error:
         GpuNotebook(cdk.Stack.of(lake), "Notebook", lake=lake, network=network, **props)
-    assert expected in str(error.value)
-
-
-@pytest.mark.parametrize(
-    ("props", "expected"),
-    [
-        (
-            {"training_instance_type": "ml.inf2.xlarge"},
-            "training_instance_type='ml.inf2.xlarge': SageMaker does not accept inf2",
-        ),
-        ({"training_instance_type": "ml.c5.xlarge"}, "an accelerator is required"),
-        (
-            {"hosting_instance_type": "ml.p3dn.24xlarge"},
-            "hosting_instance_type='ml.p3dn.24xlarge': SageMaker does not accept p3dn",
-        ),
-        (
-            {"max_runtime_seconds": 7200, "max_wait_seconds": 3600},
-            "max_wait_seconds=3600: at least max_runtime_seconds (7200)",
-        ),
-        ({"use_spot": False, "max_wait_seconds": 3600}, "max_wait_seconds=3600: unset unless"),
-        ({"max_runtime_seconds": 30}, "max_runtime_seconds=30"),
-        ({"training_instance_count": 0}, "training_instance_count=0: 1 to 100"),
-        ({"input_prefix": "training"}, "input_prefix='training'"),
-        ({"output_zone": "gold"}, "output_zone='gold'"),
-    ],
-)
-def test_training_pipeline_validation(parts: Any, props: dict[str, Any], expected: str) -> None:
-    lake, network, alerts = parts
-    with pytest.raises(ValueError, match=r"^TrainingPipeline: invalid prop") as error:
-        TrainingPipeline(
-            cdk.Stack.of(lake), "Training", lake=lake, network=network, alerts=alerts, **props
-        )
     assert expected in str(error.value)
 
 
