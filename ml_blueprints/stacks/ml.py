@@ -12,6 +12,7 @@ from ml_blueprints.constructs.ml.training_pipeline import (
     TrainingPipeline,
 )
 from ml_blueprints.stacks.data_lake import DataLakeStack
+from ml_blueprints.stacks.serving import ServingStack
 
 
 class MlStack(cdk.Stack):
@@ -19,7 +20,9 @@ class MlStack(cdk.Stack):
 
     Always: the training state machine (costs nothing until run: each run prepares the
     training set from the curated events, fine-tunes the bundled script's model and
-    registers it) and its alert topic.
+    registers it) and its alert topic. With ``serving`` (the app passes it), every run is
+    recorded, success or failure, in the serving layer's results table, so this layer is
+    deployed after that one.
     ``-c ml_notebook=true``: a GPU notebook that stops itself when idle (the data lake
     layer's network then gets the SageMaker API and STS interface endpoints it needs).
     ``-c ml_endpoint=true -c ml_model_data_url=s3://...``: a real-time endpoint serving
@@ -30,7 +33,14 @@ class MlStack(cdk.Stack):
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, settings: Settings, data_lake: DataLakeStack, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: Settings,
+        data_lake: DataLakeStack,
+        serving: ServingStack | None = None,
+        **kwargs,
     ) -> None:
         kwargs.setdefault("stack_name", settings.stack_name("ml"))
         kwargs.setdefault("env", settings.environment)
@@ -44,6 +54,7 @@ class MlStack(cdk.Stack):
             lake=lake,
             network=network,
             alerts=self.alerts,
+            results=serving.results if serving is not None else None,
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )

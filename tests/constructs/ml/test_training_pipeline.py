@@ -39,6 +39,7 @@ from ml_blueprints.constructs.ml.training_pipeline.source import (
 )
 from tests.asl_sim import TaskError, run
 from tests.conftest import Synthesized
+from tests.constructs.serving.test_results_table import _render
 from tests.constructs.variants import OWN_TRAINING_CODE
 from tests.runtime.test_fine_tuning import PIPELINE_HYPERPARAMETERS
 
@@ -137,7 +138,104 @@ def test_the_states_run_from_curated_events_to_a_registered_model(default: Defin
     assert states["TrainingCompleted?"]["Default"] == "TrainingDidNotComplete"
     assert states["KeepResultAndMetrics"]["Next"] == states["KeepResult"]["Next"] == "CreateModel"
     assert states["CreateModel"]["Next"] == "CreateEndpointConfig"
-    assert states["CreateEndpointConfig"]["Next"] == "Registered"
+    assert states["CreateEndpointConfig"]["Next"] == "RecordSucceeded"
+    assert states["RecordSucceeded"]["Next"] == "Registered"
+
+
+# ------------------------------------------------------------------------ run records
+
+RUN_CONTEXT = {
+    "$$.Execution.StartTime": "2026-11-24T10:00:00Z",
+    "$$.State.EnteredTime": "2026-11-24T11:00:00Z",
+    "$$.StateMachine.Name": "mlbp-dev-training",
+    "$$.Execution.Id": "arn:aws:states:eu-west-1:111122223333:execution:mlbp-dev-training:x",
+}
+
+
+def _recording(definition: Definition, recorded: list[dict[str, Any]], fail: set[str]) -> Any:
+    """Task functions for the record states: each renders its Parameters against the state
+    (what Step Functions would send DynamoDB) and keeps the item, or fails when named."""
+
+    def record(state: str) -> Any:
+        def call(document: Any) -> Any:
+            if state in fail:
+                raise TaskError("DynamoDB.AmazonDynamoDBException", f"{state} failed")
+            parameters = _render(definition.params(state), document, RUN_CONTEXT)
+            recorded.append({k: next(iter(v.values())) for k, v in parameters["Item"].items()})
+            return {}
+
+        return call
+
+    return {"RecordSucceeded": record("RecordSucceeded"), "RecordFailed": record("RecordFailed")}
+
+
+def test_a_completed_run_is_recorded_in_the_results_table(
+    default: Definition, project: Synthesized
+) -> None:
+    recorded: list[dict[str, Any]] = []
+    status, visited, output = run(
+        default.json, {**_tasks(), **_recording(default, recorded, set())}
+    )
+    assert status == "SUCCEEDED" and visited[-2:] == ["RecordSucceeded", "Registered"]
+    [item] = recorded
+    assert (item["job_name"], item["status"]) == (output["run"]["name"], "SUCCEEDED")
+    assert (item["pipeline"], item["started_at"]) == ("mlbp-dev-training", "2026-11-24T10:00:00Z")
+    assert item["model_artifact"] == "s3://b/models/mlbp-1/output/model.tar.gz"
+    assert json.loads(item["metrics"])[0]["MetricName"] == "validation:f1"
+    assert (item["training_seconds"], item["billable_seconds"]) == ("600", "240")
+    table = default.ref(json.dumps(default.params("RecordSucceeded")["TableName"]))
+    assert '"OutputName": "PublishOutputRefResults' in table  # the Serving stack's table
+
+
+@pytest.mark.parametrize(
+    ("failing", "expected_error"),
+    [
+        ("Train", "States.TaskFailed"),
+        ("PrepareTrainingData", "States.TaskFailed"),
+        ("CreateEndpointConfig", "States.TaskFailed"),
+    ],
+)
+def test_a_failed_run_is_recorded_before_the_alert(
+    default: Definition, failing: str, expected_error: str
+) -> None:
+    recorded: list[dict[str, Any]] = []
+    status, visited, output = run(
+        default.json, {**_tasks(fail=failing), **_recording(default, recorded, set())}
+    )
+    assert status == "FAILED"
+    assert visited[-3:] == ["RecordFailed", "NotifyFailure", "Failed"]
+    [item] = recorded
+    assert (item["job_name"], item["status"]) == (output["run"]["name"], "FAILED")
+    assert (item["error"], item["cause"]) == (expected_error, f"{failing} failed")
+
+
+def test_a_run_whose_record_cannot_be_written_still_alerts(default: Definition) -> None:
+    # The success record fails: the failure path records (it fails too) and alerts.
+    recorded: list[dict[str, Any]] = []
+    status, visited, output = run(
+        default.json,
+        {**_tasks(), **_recording(default, recorded, {"RecordSucceeded", "RecordFailed"})},
+    )
+    assert status == "FAILED" and recorded == []
+    assert visited[-4:] == ["RecordSucceeded", "RecordFailed", "NotifyFailure", "Failed"]
+    assert output["error"]["Cause"] == "RecordSucceeded failed"
+    assert output["recordError"]["Cause"] == "RecordFailed failed"
+
+
+def test_the_pipeline_role_may_put_run_records_with_the_tables_key(project: Synthesized) -> None:
+    [policy] = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in project.resources("Ml", "AWS::IAM::ManagedPolicy").values()
+        if "dynamodb:PutItem" in json.dumps(r)
+    ]
+    puts = [s for s in policy if "dynamodb:PutItem" in json.dumps(s["Action"])]
+    assert puts and all("Results" in json.dumps(s["Resource"]) for s in puts)
+    key_grants = [s for s in policy if "kms:" in json.dumps(s["Action"])]
+    assert any("Results" in json.dumps(s["Resource"]) for s in key_grants), key_grants
+
+
+def test_without_a_results_table_no_run_is_recorded(own_code: Definition) -> None:
+    assert not {"RecordSucceeded", "RecordFailed"} & set(own_code.states)
 
 
 def _describe_training(status: str = "Completed", metrics: bool = True) -> dict[str, Any]:
@@ -178,6 +276,8 @@ def _tasks(
         "Train": task("Train", training or _describe_training()),
         "CreateModel": task("CreateModel", {"ModelArn": "arn:model"}),
         "CreateEndpointConfig": task("CreateEndpointConfig", {"EndpointConfigArn": "arn:c"}),
+        "RecordSucceeded": task("RecordSucceeded", {}),
+        "RecordFailed": task("RecordFailed", {}),
         "NotifyFailure": lambda _: {},
     }
 
@@ -194,6 +294,7 @@ def test_a_run_carries_the_final_metrics_in_its_output(default: Definition) -> N
         "KeepResultAndMetrics",
         "CreateModel",
         "CreateEndpointConfig",
+        "RecordSucceeded",
         "Registered",
     ]
     assert output["training"] == {
@@ -242,9 +343,10 @@ def test_a_training_job_that_did_not_complete_is_alerted(
         default.json, _tasks(training=_describe_training(status=job_status))
     )
     assert status == "FAILED"
-    assert visited[-4:] == [
+    assert visited[-5:] == [
         "TrainingCompleted?",
         "TrainingDidNotComplete",
+        "RecordFailed",
         "NotifyFailure",
         "Failed",
     ]
@@ -255,7 +357,13 @@ def test_a_training_job_that_did_not_complete_is_alerted(
 def test_a_data_step_that_did_not_complete_is_alerted(default: Definition, job_status: str) -> None:
     status, visited, output = run(default.json, _tasks(data_status=job_status))
     assert status == "FAILED"
-    assert visited[-4:] == ["DataPrepared?", "DataStepDidNotComplete", "NotifyFailure", "Failed"]
+    assert visited[-5:] == [
+        "DataPrepared?",
+        "DataStepDidNotComplete",
+        "RecordFailed",
+        "NotifyFailure",
+        "Failed",
+    ]
     assert "Train" not in visited
     assert output["error"]["Error"] == "DataStepDidNotComplete"
 
@@ -266,7 +374,7 @@ def test_a_data_step_that_did_not_complete_is_alerted(default: Definition, job_s
 def test_a_failed_step_notifies_and_fails(default: Definition, step: str) -> None:
     status, visited, output = run(default.json, _tasks(fail=step))
     assert status == "FAILED"
-    assert visited[-2:] == ["NotifyFailure", "Failed"]
+    assert visited[-3:] == ["RecordFailed", "NotifyFailure", "Failed"]
     assert output["error"] == {"Error": "States.TaskFailed", "Cause": f"{step} failed"}
     notify = default.params("NotifyFailure")
     assert default.ref(notify["TopicArn"]).startswith('{"Ref": "AlertsTopic')

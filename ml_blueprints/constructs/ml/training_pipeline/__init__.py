@@ -61,6 +61,7 @@ from ml_blueprints.constructs.ml.training_pipeline.states import (
     retry_and_catch,
     training_outcome,
 )
+from ml_blueprints.constructs.serving.results_table import ResultsTable, RunRecordTasks
 from ml_blueprints.constructs.shared.alert_topic import AlertTopic
 from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
@@ -148,6 +149,13 @@ class TrainingPipeline(Construct):
     State machine logging at level ALL to an encrypted group, X-Ray tracing; a failed step,
     and a job that ends ``Failed`` or ``Stopped``, goes to ``alerts`` and fails the run.
 
+    **Run records.** With ``results`` (a :class:`~ml_blueprints.constructs.ResultsTable`;
+    default ``None``: no records), every run is recorded in it, success or failure: after
+    the endpoint configuration (job name, status, metrics, model artifact, times) and first
+    on the failure path (the error and its cause), before the alert. A record that cannot be
+    written still alerts: a failed success record takes the failure path, a failed failure
+    record goes straight to ``alerts``.
+
     Attributes: ``state_machine``, ``training_role``, ``data_role`` (or ``None``),
     ``role``, ``security_group``, ``source_asset``, ``data_script_asset`` (or ``None``),
     ``pretrained_model_uri`` (where to stage the pre-trained model, or ``None``).
@@ -179,6 +187,7 @@ class TrainingPipeline(Construct):
         output_zone: str = "analytics",
         hyperparameters: Mapping[str, str] | None = None,
         metric_definitions: Mapping[str, str] | None = None,
+        results: ResultsTable | None = None,
         log_retention_days: int = 365,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
@@ -234,6 +243,12 @@ class TrainingPipeline(Construct):
             "input_prefix",
             input_prefix,
             "a key prefix ending in '/', e.g. 'training/'",
+        )
+        errors.require(
+            results is None or isinstance(results, ResultsTable),
+            "results",
+            results,
+            "a ResultsTable to record every run in, or None",
         )
         errors.require(
             log_retention_days in LOG_RETENTION_DAYS,
@@ -307,7 +322,8 @@ class TrainingPipeline(Construct):
                 code=self.data_script_asset,
             )
 
-        failed = self._failure_path(alerts)
+        records = results.record_training_run(self) if results is not None else None
+        failed = self._failure_path(alerts, records)
         name_run = sfn.Pass(
             self,
             "NameTheRun",
@@ -432,7 +448,12 @@ class TrainingPipeline(Construct):
             chain.next(train)  # type: ignore[attr-defined]
         for keep in trained:
             keep.next(model)
-        model.next(config).next(sfn.Succeed(self, "Registered"))
+        registered = sfn.Succeed(self, "Registered")
+        if records is not None:
+            records.succeeded.add_catch(failed, errors=["States.ALL"], result_path="$.error")
+            model.next(config).next(records.succeeded).next(registered)
+        else:
+            model.next(config).next(registered)
         log_group = logs.LogGroup(
             self,
             "Logs",
@@ -454,6 +475,8 @@ class TrainingPipeline(Construct):
             alerts_key=alerts.key,
             processing=training_data is not None,
         )
+        if results is not None:
+            results.grant_record_runs(self.role)
         data_seconds = training_data.max_runtime_seconds if training_data is not None else 0
         self.state_machine = sfn.StateMachine(
             self,
@@ -489,6 +512,11 @@ class TrainingPipeline(Construct):
         )
         return group
 
-    def _failure_path(self, alerts: AlertTopic) -> sfn.IChainable:
+    def _failure_path(self, alerts: AlertTopic, records: RunRecordTasks | None) -> sfn.IChainable:
+        """Record the failure (when ``records``), alert, fail the run."""
         notify = alerts.notify_task(self, "ml-blueprints training pipeline failed")
-        return notify.next(sfn.Fail(self, "Failed", error="TrainingPipelineFailed"))
+        alerted = notify.next(sfn.Fail(self, "Failed", error="TrainingPipelineFailed"))
+        if records is None:
+            return alerted
+        records.failed.add_catch(notify, errors=["States.ALL"], result_path="$.recordError")
+        return records.failed.next(alerted)
