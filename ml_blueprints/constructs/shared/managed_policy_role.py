@@ -30,15 +30,18 @@ class ManagedPolicyRole(iam.Role):
         super().__init__(scope, id, **role_props)
         self.grants_policy: iam.ManagedPolicy | None = None
 
-    def add_to_principal_policy(
-        self, statement: iam.PolicyStatement
-    ) -> iam.AddToPrincipalPolicyResult:
+    def ensure_grants_policy(self) -> iam.ManagedPolicy:
+        """The role's grants policy, created (and attached) if it does not exist yet."""
         if self.grants_policy is None:
             self.grants_policy = iam.ManagedPolicy(
                 self, "GrantsPolicy", description=f"Grants to {self.node.path}"
             )
             self.add_managed_policy(self.grants_policy)
-        self.grants_policy.add_statements(statement)
-        return iam.AddToPrincipalPolicyResult(
-            statement_added=True, policy_dependable=self.grants_policy
-        )
+        return self.grants_policy
+
+    def add_to_principal_policy(
+        self, statement: iam.PolicyStatement
+    ) -> iam.AddToPrincipalPolicyResult:
+        policy = self.ensure_grants_policy()
+        policy.add_statements(statement)
+        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=policy)

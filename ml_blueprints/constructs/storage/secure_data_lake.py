@@ -29,6 +29,7 @@ from ml_blueprints.constructs.shared.defaults import (
     own_provider_log_group,
     pascal,
 )
+from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
 from ml_blueprints.validation import PropErrors
 
 
@@ -80,6 +81,21 @@ OBJECT_DATA_ACTIONS: tuple[str, ...] = (
     "s3:AbortMultipartUpload",
     "s3:ListMultipartUploadParts",
 )
+
+#: What :meth:`SecureDataLake.grant_read` allows: on the objects, the bucket, the key.
+READ_OBJECT_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
+READ_BUCKET_ACTIONS: tuple[str, ...] = ("s3:ListBucket", "s3:GetBucketLocation")
+READ_KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt",)
+#: What :meth:`SecureDataLake.grant_write` allows. KMS Decrypt is what S3 needs to complete
+#: a multipart upload of an SSE-KMS object.
+WRITE_OBJECT_ACTIONS: tuple[str, ...] = (
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+WRITE_BUCKET_ACTIONS: tuple[str, ...] = ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+WRITE_KEY_ACTIONS: tuple[str, ...] = ("kms:GenerateDataKey", "kms:Decrypt")
 
 #: Services whose forwarded requests (``aws:CalledVia``) may bypass the endpoint restriction:
 #: Athena reads and writes the lake with the caller's credentials from outside the VPC.
@@ -299,16 +315,79 @@ class SecureDataLake(Construct):
     def grant_read(
         self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
     ) -> iam.Grant:
-        """Let ``grantee`` list ``zone`` and read objects matching ``objects_key_pattern``,
-        and decrypt with the lake key."""
-        return self.bucket(zone).grant_read(grantee, objects_key_pattern)
+        """Let ``grantee`` read the objects of ``zone`` matching ``objects_key_pattern``
+        (:data:`READ_OBJECT_ACTIONS`), list the zone's bucket (:data:`READ_BUCKET_ACTIONS`)
+        and decrypt with the lake key through S3 only (:data:`READ_KEY_ACTIONS`).
+
+        The statements go into a customer-managed policy attached to ``grantee`` (see
+        :mod:`~ml_blueprints.constructs.shared.grants`), and the object wildcard, which no
+        grant of object access can avoid, is acknowledged on it: the caller's app stays
+        compliant without an acknowledgment of its own.
+        """
+        return self._grant("grant_read", zone, grantee, objects_key_pattern, write=False)
 
     def grant_write(
         self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
     ) -> iam.Grant:
-        """Let ``grantee`` write and delete objects matching ``objects_key_pattern`` in
-        ``zone``, and encrypt with the lake key."""
-        return self.bucket(zone).grant_write(grantee, objects_key_pattern)
+        """Let ``grantee`` write and delete the objects of ``zone`` matching
+        ``objects_key_pattern`` and manage their multipart uploads
+        (:data:`WRITE_OBJECT_ACTIONS`, :data:`WRITE_BUCKET_ACTIONS`), and encrypt with the
+        lake key through S3 only (:data:`WRITE_KEY_ACTIONS`). Like :meth:`grant_read`, a
+        customer-managed policy with its unavoidable wildcard acknowledged."""
+        return self._grant("grant_write", zone, grantee, objects_key_pattern, write=True)
+
+    def _grant(
+        self, method: str, zone: str, grantee: iam.IGrantable, pattern: str, *, write: bool
+    ) -> iam.Grant:
+        errors = PropErrors(f"SecureDataLake.{method}")
+        errors.require(
+            zone in self.buckets, "zone", zone, f"one of this lake's zones ({', '.join(self.zones)})"
+        )
+        errors.require(
+            cdk.Token.is_unresolved(pattern) or bool(re.fullmatch(r"[^/\s][^\s]{0,1023}", pattern)),
+            "objects_key_pattern",
+            pattern,
+            "a key or key pattern such as '*' or 'events/*' (no leading '/', no spaces)",
+        )
+        errors.raise_if_any()
+        bucket = self.buckets[zone]
+        objects = bucket.arn_for_objects(pattern)
+        region = cdk.Stack.of(self).region
+        statements = [
+            iam.PolicyStatement(
+                actions=list(WRITE_OBJECT_ACTIONS if write else READ_OBJECT_ACTIONS),
+                resources=[objects],
+            ),
+            iam.PolicyStatement(
+                actions=list(WRITE_BUCKET_ACTIONS if write else READ_BUCKET_ACTIONS),
+                resources=[bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                actions=list(WRITE_KEY_ACTIONS if write else READ_KEY_ACTIONS),
+                resources=[self.key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                    # With S3 Bucket Keys the encryption context is the bucket's ARN.
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": [
+                            bucket.bucket_arn,
+                            bucket.arn_for_objects("*"),
+                        ]
+                    },
+                },
+            ),
+        ]
+        verb = "writes" if write else "reads"
+        return grant_on_managed_policy(
+            grantee,
+            statements,
+            wildcard_resources=[objects]
+            if "*" in pattern or cdk.Token.is_unresolved(pattern)
+            else [],
+            reason=f"SecureDataLake.{method}: the grantee {verb} objects whose names are only "
+            f"known at run time; the wildcard is the key pattern {pattern!r} of the {zone} "
+            "zone it was granted, and the actions are listed one by one.",
+        )
 
     def expire_objects(self, zone: str, prefix: str, days: int) -> None:
         """Delete objects under ``prefix`` in ``zone`` ``days`` after they are written (and

@@ -38,6 +38,7 @@ from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
 )
+from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.constructs.streaming.kinesis_sizing import StreamLoad, shards_for
@@ -48,6 +49,13 @@ TRANSFORM_MODULE = "firehose_transform"
 #: Namespace of the metrics the transform publishes through CloudWatch embedded metrics.
 TRANSFORM_METRICS_NAMESPACE = "MlBlueprints/FirehoseTransform"
 DEFAULT_REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "event_type", "event_time")
+#: What :meth:`StreamingIngestion.grant_write` allows on the stream.
+PRODUCER_ACTIONS: tuple[str, ...] = (
+    "kinesis:PutRecord",
+    "kinesis:PutRecords",
+    "kinesis:ListShards",
+    "kinesis:DescribeStreamSummary",
+)
 
 # AWS limits the props are validated against.
 RETENTION_HOURS = (24, 8760)
@@ -317,8 +325,29 @@ class StreamingIngestion(Construct):
     # ------------------------------------------------------------------------------ grants
 
     def grant_write(self, producer: iam.IGrantable) -> iam.Grant:
-        """Let ``producer`` put records into the stream (and encrypt with its key)."""
-        return self.stream.grant_write(producer)
+        """Let ``producer`` put records into the stream (:data:`PRODUCER_ACTIONS`) and
+        generate data keys with the stream's key through Kinesis only, for this stream only.
+        The statements go into a customer-managed policy attached to ``producer`` (see
+        :mod:`~ml_blueprints.constructs.shared.grants`); nothing needs acknowledging."""
+        region = cdk.Stack.of(self).region
+        return grant_on_managed_policy(
+            producer,
+            [
+                iam.PolicyStatement(
+                    actions=list(PRODUCER_ACTIONS), resources=[self.stream.stream_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey"],
+                    resources=[self.key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"kinesis.{region}.amazonaws.com",
+                            "kms:EncryptionContext:aws:kinesis:arn": self.stream.stream_arn,
+                        }
+                    },
+                ),
+            ],
+        )
 
     # ----------------------------------------------------------------------------- builders
 
@@ -521,7 +550,9 @@ class StreamingIngestion(Construct):
                 resources=[self.key.key_arn],
                 conditions={
                     "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": objects},
+                    # The lake's buckets use S3 Bucket Keys: S3 then asks KMS with the
+                    # bucket's ARN as encryption context, not the object's.
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, *objects]},
                 },
             ),
             iam.PolicyStatement(
