@@ -24,7 +24,7 @@ from ml_blueprints.constructs.shared.defaults import CRON_ALLOWED, is_aws_cron
 from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 #: Athena's minimum for a workgroup's per-query data usage control (10 MB).
 MIN_BYTES_SCANNED_CUTOFF = 10_000_000
@@ -58,7 +58,7 @@ _PREFIX = re.compile(r"^$|^[a-z0-9][a-z0-9_\-/]*/$")
 
 
 @dataclass(frozen=True)
-class ZoneCrawl:
+class ZoneCrawl(TypedProps):
     """One crawler: the data under ``prefix`` (ending in ``/``, or ``""`` for the whole zone)
     of lake ``zone``, crawled on ``schedule`` (AWS cron; ``None`` to run only on demand, e.g.
     from a Step Functions workflow). Tables are named ``<table_prefix><folder>``
@@ -72,7 +72,7 @@ class ZoneCrawl:
 
 
 @dataclass(frozen=True)
-class NamedQuery:
+class NamedQuery(TypedProps):
     """A saved Athena query: ``sql`` may use ``{database}`` for the catalog database."""
 
     name: str
@@ -108,6 +108,7 @@ class DataCatalog(Construct):
     ``security_configuration_name``, ``workgroup``, ``workgroup_name``, ``named_queries``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -238,6 +239,7 @@ class DataCatalog(Construct):
             service="athena", resource="workgroup", resource_name=self.workgroup_name
         )
 
+    @typed_props
     def grant_query(self, principal: iam.IGrantable, zones: Sequence[str] = ()) -> iam.Grant:
         """Give ``principal`` exactly what running queries in the workgroup needs: the
         workgroup's query actions (:data:`QUERY_ACTIONS`), read access to this database's

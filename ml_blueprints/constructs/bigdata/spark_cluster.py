@@ -24,7 +24,7 @@ from ml_blueprints.compliance import acknowledge, acknowledge_rule, acknowledge_
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 #: The current EMR 7 release when this was written; any ``emr-7.x.y`` is accepted.
 DEFAULT_RELEASE = "emr-7.13.0"
@@ -72,7 +72,7 @@ _GPU_FAMILIES = re.compile(r"^(g4dn|g5|g6|g6e|p3|p4d|p5)$")
 
 
 @dataclass(frozen=True)
-class FleetType:
+class FleetType(TypedProps):
     """An instance type in a fleet and the capacity units it counts for."""
 
     instance_type: str
@@ -103,7 +103,7 @@ DEFAULT_GPU_TYPES = _fleet(("g5.2xlarge", 1), ("g4dn.2xlarge", 1), ("g5.4xlarge"
 
 
 @dataclass(frozen=True)
-class SparkStep:
+class SparkStep(TypedProps):
     """A ``spark-submit`` step: ``script`` is an ``s3://`` URI or a local file (uploaded as
     an asset), run with ``arguments``. ``action_on_failure`` CONTINUE, CANCEL_AND_WAIT or
     TERMINATE_CLUSTER."""
@@ -148,6 +148,7 @@ class SparkCluster(Construct):
     ``security_configuration``, ``log_uri``, ``steps``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -312,6 +313,7 @@ class SparkCluster(Construct):
 
     # ------------------------------------------------------------------------------- steps
 
+    @typed_props
     def add_spark_step(self, step: SparkStep) -> emr.CfnStep:
         """Run ``step`` on the cluster with ``spark-submit`` (after earlier steps)."""
         errors = PropErrors("SparkCluster.add_spark_step")

@@ -23,7 +23,7 @@ from ml_blueprints.constructs.shared.defaults import sagemaker_vpc_access
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 
 class SageMakerEndpoint(Construct):
@@ -41,6 +41,7 @@ class SageMakerEndpoint(Construct):
     ``scalable_target``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

@@ -32,7 +32,7 @@ from ml_blueprints.constructs.shared.defaults import (
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: The Hugging Face PyTorch training Deep Learning Container (AWS's account 763104351884),
 #: the documented example image: ``{region}`` is filled in with the stack's region.
@@ -68,6 +68,7 @@ class TrainingPipeline(Construct):
     Attributes: ``state_machine``, ``training_role``, ``role``, ``security_group``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import jsii
 from aws_cdk import aws_iam as iam
+from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
@@ -82,15 +83,16 @@ def managed_grants_policy(grantee: iam.IGrantable) -> iam.ManagedPolicy:
     if isinstance(principal, ManagedPolicyRole):
         return principal.ensure_grants_policy()
     kind = _identity_kind(principal)
-    if kind is None or not hasattr(principal, "node"):
+    scope = _as_construct(principal)
+    if kind is None or scope is None:
         raise ValueError(f"grant: invalid prop:\n  - grantee={grantee!r}: {GRANTEE_ALLOWED}")
-    existing = principal.node.try_find_child(GRANTS_POLICY_ID)
+    existing = scope.node.try_find_child(GRANTS_POLICY_ID)
     if isinstance(existing, iam.ManagedPolicy):
         return existing
     policy = iam.ManagedPolicy(
-        principal,  # type: ignore[arg-type]
+        scope,
         GRANTS_POLICY_ID,
-        description=f"Grants of ml-blueprints constructs to {principal.node.path}",
+        description=f"Grants of ml-blueprints constructs to {scope.node.path}",
     )
     if kind == "role":
         policy.attach_to_role(principal)  # type: ignore[arg-type]
@@ -99,6 +101,17 @@ def managed_grants_policy(grantee: iam.IGrantable) -> iam.ManagedPolicy:
     else:
         policy.attach_to_group(principal)  # type: ignore[arg-type]
     return policy
+
+
+def _as_construct(principal: object) -> Construct | None:
+    """The construct behind ``principal``: itself, or for an imported resource (a jsii
+    proxy of several interfaces) the delegate that is the construct."""
+    if isinstance(principal, Construct):
+        return principal
+    for delegate in getattr(principal, "_delegates", None) or ():
+        if isinstance(delegate, Construct):
+            return delegate
+    return None
 
 
 def _identity_kind(principal: object) -> str | None:

@@ -27,7 +27,7 @@ from ml_blueprints.constructs.shared.defaults import (
     own_provider_log_group,
     pascal,
 )
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*$")
 
@@ -57,6 +57,7 @@ class PrivateNetwork(Construct):
     (by service name), ``flow_log``, ``flow_log_group``, ``key``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -207,6 +208,7 @@ class PrivateNetwork(Construct):
         role.add_managed_policy(policy)
         return role.without_policy_updates()
 
+    @typed_props
     def add_interface_endpoints(
         self, scope: Construct, services: Sequence[str]
     ) -> dict[str, ec2.InterfaceVpcEndpoint]:

@@ -30,11 +30,11 @@ from ml_blueprints.constructs.shared.defaults import (
     pascal,
 )
 from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 
 @dataclass(frozen=True)
-class ZoneLifecycle:
+class ZoneLifecycle(TypedProps):
     """How one zone's objects age. ``None`` switches a step off.
 
     - ``infrequent_access_after_days``: move current objects to STANDARD_IA (S3's minimum
@@ -143,6 +143,7 @@ class SecureDataLake(Construct):
     Attributes: ``key``, ``buckets`` (zone -> bucket), ``access_logs_bucket``, ``zones``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -303,6 +304,7 @@ class SecureDataLake(Construct):
 
     # ----------------------------------------------------------------------------- access
 
+    @typed_props
     def bucket(self, zone: str) -> s3.Bucket:
         """The bucket of ``zone``; a ``ValueError`` names the zones there are."""
         if zone not in self.buckets:
@@ -312,6 +314,7 @@ class SecureDataLake(Construct):
             )
         return self.buckets[zone]
 
+    @typed_props
     def grant_read(
         self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
     ) -> iam.Grant:
@@ -326,6 +329,7 @@ class SecureDataLake(Construct):
         """
         return self._grant("grant_read", zone, grantee, objects_key_pattern, write=False)
 
+    @typed_props
     def grant_write(
         self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
     ) -> iam.Grant:
@@ -341,7 +345,10 @@ class SecureDataLake(Construct):
     ) -> iam.Grant:
         errors = PropErrors(f"SecureDataLake.{method}")
         errors.require(
-            zone in self.buckets, "zone", zone, f"one of this lake's zones ({', '.join(self.zones)})"
+            zone in self.buckets,
+            "zone",
+            zone,
+            f"one of this lake's zones ({', '.join(self.zones)})",
         )
         errors.require(
             cdk.Token.is_unresolved(pattern) or bool(re.fullmatch(r"[^/\s][^\s]{0,1023}", pattern)),
@@ -389,6 +396,7 @@ class SecureDataLake(Construct):
             "zone it was granted, and the actions are listed one by one.",
         )
 
+    @typed_props
     def expire_objects(self, zone: str, prefix: str, days: int) -> None:
         """Delete objects under ``prefix`` in ``zone`` ``days`` after they are written (and
         their old versions a day after that): for outputs such as query results."""
@@ -458,6 +466,7 @@ class SecureDataLake(Construct):
         """Whether a role called ``role_name`` is exempt by one of the name prefixes."""
         return any(role_name.startswith(p) for p in self.exempt_role_name_prefixes)
 
+    @typed_props
     def exempt_from_endpoint_restriction(self, principal: iam.IRole | str) -> None:
         """Let ``principal`` (a role, or an IAM ARN pattern) use object data from outside the
         VPC endpoint. For AWS services that reach S3 from their own network with their own
@@ -596,9 +605,6 @@ def _validate(
     auto_delete_objects: bool,
 ) -> None:
     errors = PropErrors("SecureDataLake")
-    if isinstance(zones, str):
-        errors.add("zones", zones, "a list of zone names, not a single string")
-        zones = ()
     errors.require(len(zones) > 0, "zones", list(zones), "at least one zone")
     seen: set[str] = set()
     for zone in zones:

@@ -42,7 +42,7 @@ from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.constructs.streaming.kinesis_sizing import StreamLoad, shards_for
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
 TRANSFORM_MODULE = "firehose_transform"
@@ -106,7 +106,7 @@ class Compression(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Column:
+class Column(TypedProps):
     """A column of the events' Glue table: a lowercase name and a Hive/Glue type such as
     ``string``, ``bigint``, ``timestamp``, ``decimal(10,2)`` or ``struct<a:int>``."""
 
@@ -154,6 +154,7 @@ class StreamingIngestion(Construct):
     ``table``, ``database_name``, ``data_prefix``, ``error_prefix``, ``alarms``, ``alerts``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -324,6 +325,7 @@ class StreamingIngestion(Construct):
 
     # ------------------------------------------------------------------------------ grants
 
+    @typed_props
     def grant_write(self, producer: iam.IGrantable) -> iam.Grant:
         """Let ``producer`` put records into the stream (:data:`PRODUCER_ACTIONS`) and
         generate data keys with the stream's key through Kinesis only, for this stream only.

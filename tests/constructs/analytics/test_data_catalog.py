@@ -199,7 +199,7 @@ def lake() -> SecureDataLake:
         ),
         ({"crawls": [ZoneCrawl("raw", schedule="cron(0 3 * * * *)")]}, "crawls.schedule="),
         ({"crawls": [ZoneCrawl("raw", table_prefix="Raw-")]}, "crawls.table_prefix='Raw-'"),
-        ({"crawls": ["raw"]}, "crawls='raw': ZoneCrawl(...)"),
+        ({"crawls": ["raw"]}, "crawls[0]='raw': a ZoneCrawl"),
         ({"workgroup_name": "has space"}, "workgroup_name='has space'"),
         ({"results_zone": "gold"}, "results_zone='gold'"),
         ({"results_prefix": "results"}, "results_prefix='results'"),

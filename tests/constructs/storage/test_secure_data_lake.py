@@ -712,7 +712,7 @@ def _lake(**props: Any) -> SecureDataLake:
     ("props", "expected"),
     [
         ({"zones": []}, "zones=[]: at least one zone"),
-        ({"zones": "raw"}, "zones='raw': a list of zone names"),
+        ({"zones": "raw"}, "zones='raw': a list of strings, not a single string (e.g. ['raw'])"),
         ({"zones": ["raw", "Raw"]}, "zones='Raw': 1-20 characters: lowercase"),
         ({"zones": ["raw", "raw"]}, "zones='raw': each zone once (duplicate name)"),
         ({"zones": ["raw", "access-logs"]}, "zones='access-logs': not 'access-logs'"),
