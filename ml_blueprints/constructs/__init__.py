@@ -20,9 +20,12 @@ from ml_blueprints.constructs.ml import (
     AcceleratedInstance,
     AcceleratorKind,
     GpuNotebook,
+    ImageKind,
     SageMakerEndpoint,
     TrainingPipeline,
     Use,
+    default_image,
+    image_kind,
 )
 from ml_blueprints.constructs.shared import AlertTopic, ManagedPolicyRole
 from ml_blueprints.constructs.storage import (
@@ -55,6 +58,7 @@ __all__ = [
     "EtlWorkflow",
     "FleetType",
     "GpuNotebook",
+    "ImageKind",
     "ManagedPolicyRole",
     "NamedQuery",
     "PrivateNetwork",
@@ -70,6 +74,8 @@ __all__ = [
     "Use",
     "ZoneCrawl",
     "ZoneLifecycle",
+    "default_image",
+    "image_kind",
     "queries_for_curated_events",
     "shards_for",
 ]

@@ -22,6 +22,7 @@ from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
 from ml_blueprints.constructs.ml.accelerated_instances import Use, has_local_nvme, why_invalid
+from ml_blueprints.constructs.ml.images import default_image, image_problem, repository_arn
 from ml_blueprints.constructs.shared.alert_topic import AlertTopic
 from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
@@ -63,7 +64,9 @@ class TrainingPipeline(Construct):
     X-Ray tracing; failures go to ``alerts``.
 
     ``training_image``/``inference_image`` default to the Hugging Face PyTorch Deep Learning
-    Containers (:data:`HUGGING_FACE_TRAINING_IMAGE`); ``hyperparameters`` are passed as is.
+    Container that fits each instance's accelerator (CUDA on GPUs, Neuron on Trainium and
+    Inferentia: :func:`~ml_blueprints.constructs.ml.images.default_image`); an image built
+    for another accelerator is refused. ``hyperparameters`` are passed as is.
 
     Attributes: ``state_machine``, ``training_role``, ``role``, ``security_group``.
     """
@@ -150,12 +153,20 @@ class TrainingPipeline(Construct):
             log_retention_days,
             LOG_RETENTION_ALLOWED,
         )
+        for prop, image, instance_type in (
+            ("training_image", training_image, training_instance_type),
+            ("inference_image", inference_image, hosting_instance_type),
+        ):
+            if image is not None and not cdk.Token.is_unresolved(image):
+                problem = image_problem(image, instance_type)
+                errors.require(problem is None, prop, image, problem or "")
         errors.raise_if_any()
 
         stack = cdk.Stack.of(self)
         region = stack.region
-        train_image = training_image or HUGGING_FACE_TRAINING_IMAGE.format(region=region)
-        serve_image = inference_image or HUGGING_FACE_INFERENCE_IMAGE.format(region=region)
+        # By default, the Deep Learning Container that fits each instance's accelerator.
+        train_image = training_image or default_image(training_instance_type, Use.TRAINING, region)
+        serve_image = inference_image or default_image(hosting_instance_type, Use.HOSTING, region)
         source = lake.bucket(input_zone)
         output = lake.bucket(output_zone)
         subnets = network.vpc.select_subnets(subnet_group_name="Private").subnet_ids
@@ -180,7 +191,9 @@ class TrainingPipeline(Construct):
             "SecurityGroupIds": [self.security_group.security_group_id],
             "Subnets": subnets,
         }
-        self.training_role = self._training_role(lake, source, output, input_prefix)
+        self.training_role = self._training_role(
+            lake, source, output, input_prefix, images=(train_image, serve_image)
+        )
 
         name = "$.run.name"
         models = f"s3://{output.bucket_name}/models/"
@@ -341,9 +354,15 @@ class TrainingPipeline(Construct):
     # ---------------------------------------------------------------------------- builders
 
     def _training_role(
-        self, lake: SecureDataLake, source: s3.IBucket, output: s3.IBucket, input_prefix: str
+        self,
+        lake: SecureDataLake,
+        source: s3.IBucket,
+        output: s3.IBucket,
+        input_prefix: str,
+        images: tuple[str, str],
     ) -> ManagedPolicyRole:
         stack = cdk.Stack.of(self)
+        repositories = sorted({repository_arn(image, cdk.Aws.PARTITION) for image in images})
         role = ManagedPolicyRole(
             self,
             "TrainingRole",
@@ -398,6 +417,7 @@ class TrainingPipeline(Construct):
                     f"arn:{cdk.Aws.PARTITION}:ecr:{stack.region}:763104351884:repository/"
                     "huggingface-pytorch-*",
                     stack.format_arn(service="ecr", resource="repository", resource_name="*"),
+                    *repositories,
                 ],
             ),
             iam.PolicyStatement(
@@ -434,6 +454,7 @@ class TrainingPipeline(Construct):
                 f"arn:{cdk.Aws.PARTITION}:ecr:{stack.region}:763104351884:repository/"
                 "huggingface-pytorch-*",
                 stack.format_arn(service="ecr", resource="repository", resource_name="*"),
+                *repositories,
             ],
             "Training writes artifacts and checkpoints it names at run time inside the "
             "pipeline's prefixes; SageMaker's log groups and image repositories are named by "
