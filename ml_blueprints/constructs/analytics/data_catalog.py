@@ -73,7 +73,8 @@ class ZoneCrawl(TypedProps):
 
 @dataclass(frozen=True)
 class NamedQuery(TypedProps):
-    """A saved Athena query: ``sql`` may use ``{database}`` for the catalog database."""
+    """A saved Athena query: ``{database}`` in ``sql`` is replaced by the catalog database's
+    name; any other brace is kept as written (``regexp_like(id, '^[0-9]{8}$')``)."""
 
     name: str
     description: str
@@ -225,7 +226,9 @@ class DataCatalog(Construct):
                 name=query.name,
                 description=query.description,
                 database=database_name,
-                query_string=query.sql.format(database=database_name),
+                # Only {database} is substituted: SQL uses braces of its own (regular
+                # expressions such as '\d{3}', JSON, map literals), so str.format would fail.
+                query_string=query.sql.replace("{database}", database_name),
                 work_group=self.workgroup.ref,
             )
             named.add_resource_dependency(self.database)
@@ -532,6 +535,19 @@ def _validate(
             "NamedQuery(name, description, sql) with unique names of 1-128 characters and SQL",
         )
         names.add(getattr(query, "name", ""))
+        if isinstance(query, NamedQuery):
+            errors.require(
+                len(query.description) <= 1024,
+                f"named_queries[{query.name!r}].description",
+                query.description[:40] + "...",
+                "at most 1,024 characters (Athena's limit)",
+            )
+            errors.require(
+                len(query.sql.encode()) <= 262_144,
+                f"named_queries[{query.name!r}].sql",
+                query.sql[:40] + "...",
+                "at most 262,144 bytes (Athena's limit)",
+            )
     errors.raise_if_any()
 
 

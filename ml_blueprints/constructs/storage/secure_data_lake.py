@@ -106,6 +106,12 @@ _ZONE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
 _BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$|^[a-z0-9]$")
 _S3_MIN_STANDARD_IA_DAYS = 30
 _ROLE_PREFIX = re.compile(r"^[A-Za-z0-9+=,.@_-]{3,40}$")
+_TOKEN = re.compile(r"\$\{Token\[[^\]]+\]\}")
+_EXEMPT_ARN = re.compile(
+    r"arn:(aws[a-z-]*|TOKEN):iam::(\d{12}|TOKEN):"
+    r"(?P<kind>role|user)/(?P<name>[A-Za-z0-9+=,.@_/*?-]*(TOKEN)?[A-Za-z0-9+=,.@_/*?-]*)"
+)
+_SERVICE_PRINCIPAL = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*\.amazonaws\.com")
 
 
 class SecureDataLake(Construct):
@@ -472,6 +478,11 @@ class SecureDataLake(Construct):
         VPC endpoint. For AWS services that reach S3 from their own network with their own
         role: Firehose delivery, Glue crawlers and jobs. No effect without ``vpc_endpoint``.
         """
+        if isinstance(principal, str):
+            errors = PropErrors("SecureDataLake.exempt_from_endpoint_restriction")
+            why = exempt_arn_problem(principal)
+            errors.require(why is None, "principal", principal, why or "")
+            errors.raise_if_any()
         arn = principal if isinstance(principal, str) else principal.role_arn
         self._exempt_principal_arns.append(arn)
 
@@ -681,6 +692,16 @@ def _validate(
             exempt_called_via,
             "unset unless vpc_endpoint is given: without an endpoint nothing is restricted",
         )
+    for arn in exempt_arns:
+        why = exempt_arn_problem(arn)
+        errors.require(why is None, "endpoint_exempt_principal_arns", arn, why or "")
+    for service in exempt_called_via or ():
+        errors.require(
+            bool(_SERVICE_PRINCIPAL.fullmatch(service)),
+            "exempt_called_via",
+            service,
+            "AWS service principals such as 'athena.amazonaws.com'",
+        )
     for role_prefix in exempt_role_prefixes:
         errors.require(
             isinstance(role_prefix, str) and bool(_ROLE_PREFIX.match(role_prefix)),
@@ -696,6 +717,35 @@ def _validate(
         "the stack retains would delete the data the retention is meant to keep",
     )
     errors.raise_if_any()
+
+
+def exempt_arn_problem(arn: str) -> str | None:
+    """Why ``arn`` may not be exempted from the VPC endpoint restriction, or ``None``.
+
+    An exemption names IAM principals of one account (``aws:PrincipalArn``): a role or user
+    ARN, where a wildcard may only follow a name prefix of at least 3 characters
+    (``arn:aws:iam::111122223333:role/etl-*``). ``*``, a wildcard account, or a bare
+    ``role/*`` would turn the restriction off for everyone, or for a whole account. Tokens
+    (a role's ARN) are accepted: they name one principal.
+    """
+    text = _TOKEN.sub("TOKEN", arn) if isinstance(arn, str) else ""
+    if text == "TOKEN":
+        return None  # a reference, such as a role's ARN: one principal
+    match = _EXEMPT_ARN.fullmatch(text)
+    if match is None:
+        return (
+            "an IAM role or user ARN of one account, e.g. "
+            "'arn:aws:iam::111122223333:role/etl-*' (a wildcard only after a name prefix of 3 "
+            "or more characters): '*' or a wildcard account would exempt everyone"
+        )
+    name = match.group("name")
+    first_wildcard = min((i for i in (name.find("*"), name.find("?")) if i >= 0), default=-1)
+    if first_wildcard != -1 and len(name[:first_wildcard].rsplit("/", 1)[-1]) < 3:
+        return (
+            f"a {match.group('kind')} name, or a name prefix of 3 or more characters before any "
+            f"wildcard (not {name!r}): too broad an exemption from the VPC endpoint restriction"
+        )
+    return None
 
 
 def _validate_zone_lifecycle(errors: PropErrors, prop: str, rules: ZoneLifecycle) -> None:

@@ -38,6 +38,7 @@ from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
 )
+from ml_blueprints.constructs.shared.glue_types import GLUE_TYPES_ALLOWED, glue_type_problem
 from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
@@ -68,22 +69,6 @@ PROVISIONED_MAX_SHARDS = 10_000
 
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9_\-/]*[a-z0-9]$|^[a-z0-9]$")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
-_PRIMITIVE_TYPES = {
-    "string",
-    "boolean",
-    "tinyint",
-    "smallint",
-    "int",
-    "bigint",
-    "float",
-    "double",
-    "date",
-    "timestamp",
-    "binary",
-}
-_COMPLEX_TYPE = re.compile(
-    r"^(decimal\(\d+,\s*\d+\)|varchar\(\d+\)|char\(\d+\)|(array|map|struct)<.+>)$"
-)
 _PARTITION_KEYS = ("year", "month", "day", "hour")
 
 
@@ -867,14 +852,20 @@ def _validate(
             f"({', '.join(_PARTITION_KEYS)})",
         )
         seen.add(column.name)
-        kind = column.type.strip().lower()
+        problem = glue_type_problem(column.type)
         errors.require(
-            kind in _PRIMITIVE_TYPES or bool(_COMPLEX_TYPE.match(kind)),
+            problem is None,
             f"columns[{column.name!r}].type",
             column.type,
-            f"a Glue type: {', '.join(sorted(_PRIMITIVE_TYPES))}, decimal(p,s), varchar(n), "
-            "array<...>, map<...> or struct<...>",
+            f"{GLUE_TYPES_ALLOWED} ({problem})",
         )
+        if column.comment is not None:
+            errors.require(
+                len(column.comment) <= 255,
+                f"columns[{column.name!r}].comment",
+                column.comment[:40] + "...",
+                "at most 255 characters (Glue's limit)",
+            )
     for prop, name in (("glue_database_name", glue_database_name), ("table_name", table_name)):
         if name is not None:
             errors.require(

@@ -221,3 +221,41 @@ def test_invalid_props_are_refused_with_a_clear_error(
     with pytest.raises(ValueError, match=r"^DataCatalog: invalid prop") as error:
         DataCatalog(cdk.Stack.of(lake), "Catalog", lake=lake, **props)
     assert expected in str(error.value)
+
+
+def test_braces_in_named_query_sql_are_kept_and_only_database_is_filled_in(
+    lake: SecureDataLake,
+) -> None:
+    sql = (
+        "SELECT json_extract(payload, '$.a'), map(ARRAY[1], ARRAY['{x}'])\n"
+        'FROM "{database}"."events"\n'
+        "WHERE regexp_like(event_id, '^[0-9]{8}$') AND note <> '{}' AND tag <> '{0}'"
+    )
+    catalog = DataCatalog(
+        cdk.Stack.of(lake),
+        "Catalog",
+        lake=lake,
+        database_name="braces",
+        named_queries=[NamedQuery("with-braces", "regular expression and literals", sql)],
+    )
+    query = catalog.named_queries["with-braces"].query_string
+    assert query == sql.replace('"{database}"', '"braces"')
+    assert "{8}" in query and "'{x}'" in query and "'{0}'" in query
+
+
+def test_named_query_limits_are_athenas() -> None:
+    stack = cdk.Stack(cdk.App(), "Limits")
+    lake = SecureDataLake(stack, "Lake")
+    with pytest.raises(ValueError) as error:
+        DataCatalog(
+            stack,
+            "Catalog",
+            lake=lake,
+            database_name="limits",
+            named_queries=[NamedQuery("big", "d" * 1025, "SELECT '" + "x" * 262_144 + "'")],
+        )
+    message = str(error.value)
+    assert "named_queries['big'].description='dddd" in message
+    assert "at most 1,024 characters (Athena's limit)" in message
+    assert "named_queries['big'].sql=\"SELECT 'xxx" in message
+    assert "at most 262,144 bytes (Athena's limit)" in message

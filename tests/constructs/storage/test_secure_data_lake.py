@@ -790,3 +790,52 @@ def test_an_endpoint_may_be_imported() -> None:
     endpoint = ec2.GatewayVpcEndpoint.from_gateway_vpc_endpoint_id(stack, "E", "vpce-0abc")
     lake = SecureDataLake(stack, "Lake", vpc_endpoint=endpoint)
     assert lake.vpc_endpoint is endpoint
+
+
+def _lake_with_endpoint(**props: Any) -> SecureDataLake:
+    stack = cdk.Stack(cdk.App(), "Restricted")
+    endpoint = ec2.GatewayVpcEndpoint.from_gateway_vpc_endpoint_id(stack, "E", "vpce-0abc")
+    return SecureDataLake(stack, "Lake", vpc_endpoint=endpoint, **props)
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        ("*", "endpoint_exempt_principal_arns='*': an IAM role or user ARN of one account"),
+        ("arn:aws:iam::*:role/etl-job", "'*' or a wildcard account would exempt everyone"),
+        ("arn:aws:iam::111122223333:role/*", "a role name, or a name prefix of 3 or more"),
+        ("arn:aws:iam::111122223333:user/a*", "(not 'a*'): too broad an exemption"),
+        ("arn:aws:iam::111122223333:root", "an IAM role or user ARN of one account"),
+        ("arn:aws:sts::111122223333:assumed-role/etl/s", "an IAM role or user ARN"),
+    ],
+)
+def test_an_exemption_that_would_switch_the_endpoint_restriction_off_is_refused(
+    arn: str, expected: str
+) -> None:
+    with pytest.raises(ValueError, match=r"^SecureDataLake: invalid prop") as error:
+        _lake_with_endpoint(endpoint_exempt_principal_arns=[arn])
+    assert expected in str(error.value)
+    lake = _lake_with_endpoint()
+    with pytest.raises(ValueError, match=r"^SecureDataLake.exempt_from_endpoint_restriction: "):
+        lake.exempt_from_endpoint_restriction(arn)
+    assert lake.exempt_principal_arns == ()
+
+
+def test_named_principals_and_prefixes_of_one_account_may_be_exempted() -> None:
+    lake = _lake_with_endpoint(
+        endpoint_exempt_principal_arns=[
+            "arn:aws:iam::111122223333:role/etl-*",
+            "arn:aws:iam::111122223333:role/service-role/firehose-delivery",
+            "arn:aws-cn:iam::111122223333:user/ingest",
+        ]
+    )
+    stack = cdk.Stack.of(lake)
+    lake.exempt_from_endpoint_restriction(
+        f"arn:{stack.partition}:iam::{stack.account}:role/mlbp-svc-*"
+    )
+    assert len(lake.exempt_principal_arns) == 4
+
+
+def test_exempt_called_via_takes_service_principals_only() -> None:
+    with pytest.raises(ValueError, match=r"exempt_called_via='\*': AWS service principals"):
+        _lake_with_endpoint(exempt_called_via=["athena.amazonaws.com", "*"])

@@ -375,6 +375,18 @@ def _ingest(lake: SecureDataLake, **props: Any) -> StreamingIngestion:
         ({"columns": [Column("year", "string")]}, "not a partition key"),
         ({"columns": [Column("a", "string"), Column("a", "int")]}, "columns='a'"),
         ({"columns": [Column("a", "text")]}, "columns['a'].type='text': a Glue type"),
+        (
+            {"columns": [Column("amount", "decimal(40,2)")]},
+            "map<primitive,T> or struct<name:T,...> (decimal precision 40 is not 1 to 38)",
+        ),
+        (
+            {"columns": [Column("tags", "array<strin>")]},
+            "struct<name:T,...> ('strin' is not a type)",
+        ),
+        (
+            {"columns": [Column("a", "string", "c" * 256)]},
+            "columns['a'].comment='cccc",
+        ),
         ({"glue_database_name": "My-DB"}, "glue_database_name='My-DB'"),
         ({"table_name": "t-1"}, "table_name='t-1'"),
         ({"required_fields": []}, "required_fields=[]"),
