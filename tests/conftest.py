@@ -152,13 +152,30 @@ def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
-    so it overlaps with the tests that run first: the Spark JVM, the README example."""
+    so it overlaps with the tests that run first: the Spark JVM, the example apps, the
+    wheel."""
     selected = {item.nodeid.split("::", 1)[0] for item in session.items}
     if "tests/runtime/test_spark_etl.py" in selected:
         from tests.runtime.conftest import warm_up
 
         warm_up(Path(tempfile.mkdtemp(prefix="mlbp-spark-")))
-    if "tests/test_readme.py" in selected:
-        from tests.test_readme import start_example
+    if "tests/test_examples.py" in selected:
+        from tests.test_examples import start_examples
 
-        start_example()
+        start_examples()
+    if "tests/test_packaging.py" in selected:
+        from tests.test_packaging import start_build
+
+        start_build()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How long the examples took to synthesize next to an empty app, in this run."""
+    examples = sys.modules.get("tests.test_examples")
+    seconds = examples.timings() if examples is not None else {}
+    if "multi_stack" in seconds and "empty" in seconds:
+        terminalreporter.write_line(
+            "examples synth (no context, fresh process): "
+            + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
+            + f"; multi-stack / empty app: {seconds['multi_stack'] / seconds['empty']:.2f}x"
+        )
