@@ -137,7 +137,9 @@ class SecureDataLake(Construct):
       :meth:`exempt_from_endpoint_restriction` (or ``endpoint_exempt_principal_arns``),
       roles of this account whose names start with one of ``exempt_role_name_prefixes``
       (how roles in *other* stacks are exempted without a cyclic reference), and requests
-      forwarded by ``exempt_called_via`` services (Athena).
+      forwarded by ``exempt_called_via`` services (Athena). An exempted ARN must name roles
+      or users of one account, with a wildcard only after a name prefix of 3 or more
+      characters (:func:`exempt_arn_problem`): ``*`` would switch the restriction off.
     - Access logs bucket: SSE-KMS with the lake key (S3 log delivery is granted use of it;
       a caller's imported key must allow ``logging.s3.amazonaws.com`` itself), versioned,
       TLS-only, logs expire after ``access_log_retention_days`` (365).
