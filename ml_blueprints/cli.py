@@ -3,6 +3,8 @@ platform works.
 
     ml-blueprints list                      every stack and construct, and which cost money
     ml-blueprints report [--format md|json] the compliance report of cdk.out/
+    ml-blueprints cost [--format md|json]   idle cost per stack, price of what runs
+    ml-blueprints diagram [--format ...]    the architecture as Mermaid (or SVG/PNG)
     ml-blueprints smoke [--stack dev] ...   the post-deploy end-to-end check
 
 Exit codes: 0 when everything passed; 1 when a check failed; 2 for a problem to fix first
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +29,8 @@ COMPONENTS: tuple[tuple[str, str, str, bool], ...] = (
     ("stack", "Analytics", "Glue catalog and crawlers, Spark ETL job and workflow, Athena", False),
     ("stack", "Emr", "EMR Spark cluster on instance fleets (-c emr=true)", True),
     ("stack", "Ml", "SageMaker training pipeline; GPU notebook and endpoint opt-in", False),
+    ("stack", "Governance", "monthly cost budget and the CloudTrail audit trail", False),
+    ("stack", "Serving", "DynamoDB results table; Redshift Serverless opt-in", False),
     (
         "construct",
         "PrivateNetwork",
@@ -55,8 +61,17 @@ COMPONENTS: tuple[tuple[str, str, str, bool], ...] = (
         "Step Functions: spot GPU training, model, endpoint config",
         False,
     ),
+    ("construct", "CostBudget", "monthly AWS Budgets cost budget with alerts", False),
+    ("construct", "AuditTrail", "multi-region CloudTrail, S3 data events, to S3 and Logs", False),
     ("construct", "GpuNotebook", "SageMaker GPU notebook that stops itself when idle", True),
     ("construct", "SageMakerEndpoint", "autoscaled inference endpoint on GPU or Inferentia", True),
+    ("construct", "ResultsTable", "DynamoDB table of ML outputs and training runs", False),
+    (
+        "construct",
+        "Warehouse",
+        "Redshift Serverless with Spectrum over the lake (-c warehouse=true)",
+        True,
+    ),
 )
 
 
@@ -99,12 +114,52 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cost(args: argparse.Namespace) -> int:
+    from ml_blueprints.assembly import AssemblyError
+    from ml_blueprints.cost import as_json, estimate, markdown
+
+    try:
+        report = estimate(Path(args.outdir))
+    except AssemblyError as error:
+        raise CommandError(str(error)) from None
+    if args.format == "json":
+        print(json.dumps(as_json(report), indent=2))
+    else:
+        print(markdown(report), end="")
+    return 0
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    from ml_blueprints.assembly import AssemblyError
+    from ml_blueprints.diagram import DiagramError, render
+
+    try:
+        drawing = render(Path(args.outdir), args.format)
+    except (AssemblyError, DiagramError) as error:
+        raise CommandError(str(error)) from None
+    if args.output:
+        Path(args.output).write_bytes(drawing)
+    else:
+        sys.stdout.buffer.write(drawing)
+        sys.stdout.flush()
+    return 0
+
+
 def _smoke(args: argparse.Namespace) -> int:
     import boto3
     from botocore.exceptions import ProfileNotFound
 
-    from ml_blueprints.smoke import PASSED, SKIPPED, Smoke, SmokeError, table
+    from ml_blueprints.smoke import EMULATOR_GAPS, PASSED, SKIPPED, Smoke, SmokeError, table
 
+    endpoint = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint is not None and not re.fullmatch(r"https?://[^\s/]+/?", endpoint):
+        raise CommandError(
+            f"endpoint URL {endpoint!r}: expected http(s)://host[:port], e.g. http://127.0.0.1:4566"
+        )
+    if args.emulator and endpoint is None:
+        raise CommandError(
+            "--emulator needs the emulator's address: --endpoint-url URL (or AWS_ENDPOINT_URL)"
+        )
     try:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
     except ProfileNotFound as error:
@@ -121,6 +176,8 @@ def _smoke(args: argparse.Namespace) -> int:
             timeout=args.timeout,
             poll_seconds=args.poll,
             progress=progress,
+            endpoint_url=args.endpoint_url,
+            unsupported=EMULATOR_GAPS if args.emulator else None,
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
@@ -158,6 +215,35 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("md", "json"), default="md", help="default: md")
     report.add_argument("--outdir", default="cdk.out", help="the cloud assembly (default: cdk.out)")
     report.set_defaults(run=_report)
+    cost = commands.add_parser(
+        "cost",
+        help="idle cost per stack and the price of what runs, from cdk.out",
+        description="Put every resource of a synthesized app (this one or yours) in one cost "
+        "class (billed by the hour while it exists, while it runs, by usage only, free) and "
+        "price the idle part from the shipped us-east-1 price table: dollars a month per "
+        "stack and in total, and the price per hour of each resource billed while it runs.",
+    )
+    cost.add_argument("--format", choices=("md", "json"), default="md", help="default: md")
+    cost.add_argument("--outdir", default="cdk.out", help="the cloud assembly (default: cdk.out)")
+    cost.set_defaults(run=_cost)
+    diagram = commands.add_parser(
+        "diagram",
+        help="the architecture drawn from cdk.out (Mermaid; SVG/PNG with Graphviz)",
+        description="One node per meaningful resource, grouped by stack, with the data flow "
+        "as edges. Mermaid text needs nothing to render on GitHub; dot, svg and png use "
+        "Graphviz (svg and png need its `dot` on the PATH).",
+    )
+    diagram.add_argument(
+        "--format",
+        choices=("mermaid", "dot", "svg", "png"),
+        default="mermaid",
+        help="default: mermaid",
+    )
+    diagram.add_argument(
+        "--outdir", default="cdk.out", help="the cloud assembly (default: cdk.out)"
+    )
+    diagram.add_argument("--output", default=None, help="write to this file (default: stdout)")
+    diagram.set_defaults(run=_diagram)
     smoke = commands.add_parser(
         "smoke",
         help="end-to-end check of a deployed environment",
@@ -188,6 +274,19 @@ def parser() -> argparse.ArgumentParser:
     smoke.add_argument("--poll", type=float, default=15, help="seconds between checks (15)")
     smoke.add_argument("--region", default=None, help="AWS region (default: from the profile)")
     smoke.add_argument("--profile", default=None, help="AWS profile (default: the default)")
+    smoke.add_argument(
+        "--endpoint-url",
+        default=None,
+        metavar="URL",
+        help="send every AWS call to URL, e.g. a local emulator (default: AWS, or "
+        "AWS_ENDPOINT_URL when set)",
+    )
+    smoke.add_argument(
+        "--emulator",
+        action="store_true",
+        help="the endpoint is the local MiniStack emulator (make local-deploy): report the "
+        "stages it cannot run as skipped, with the reason",
+    )
     smoke.set_defaults(run=_smoke)
     return root
 

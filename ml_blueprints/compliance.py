@@ -1,7 +1,8 @@
 """The compliance gates: cdk-nag 3 rule packs and the one way to acknowledge a finding.
 
-cdk-nag 3 runs as a CDK validation plugin. :func:`apply_rule_packs` registers the four packs
-on the app; ``app.synth()`` (and so ``cdk synth``) then fails with ``ValidationFailed`` on
+cdk-nag 3 runs as a CDK validation plugin. :func:`apply_rule_packs` registers its four packs
+and the project's own (:mod:`ml_blueprints.rules`, for the types cdk-nag does not check) on
+the app; ``app.synth()`` (and so ``cdk synth``) then fails with ``ValidationFailed`` on
 any finding that is not acknowledged, and writes ``cdk.out/validation-report.json``.
 
 :func:`acknowledge` is the only place the project accepts a finding. It takes the finding
@@ -29,6 +30,7 @@ from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, 
 from constructs import IConstruct, IValidation
 
 from ml_blueprints.packs import RULE_PACKS
+from ml_blueprints.rules.pack import MlBlueprintsChecks
 
 #: Reasons that explain nothing. A reason must say why the finding is safe *here*.
 GENERIC_REASONS = frozenset(
@@ -76,12 +78,14 @@ class AcknowledgedFinding:
 
 
 def apply_rule_packs(app: App) -> None:
-    """Register the four cdk-nag rule packs on ``app`` as validation plugins."""
+    """Register the four cdk-nag rule packs and the project's own (``MlBlueprints``) on
+    ``app`` as validation plugins."""
     Validations.of(app).add_plugins(
         AwsSolutionsChecks(app),
         HIPAASecurityChecks(app),
         NIST80053R5Checks(app),
         PCIDSS321Checks(app),
+        MlBlueprintsChecks(),
     )
 
 

@@ -35,11 +35,25 @@ CONTEXT_KEYS: dict[str, str] = {
     "ml_endpoint": "true: add a real-time inference endpoint to the Ml stack (billed every hour; "
     "default false); needs ml_model_data_url",
     "ml_model_data_url": "s3:// URI of the model artifact the endpoint serves",
+    "governance": "true (default): add the Governance stack (monthly cost budget, CloudTrail "
+    "audit trail with S3 data events on the lake's zones); false: leave it out",
+    "budget_usd": "monthly cost budget in US dollars for the project's tagged resources "
+    "(default: 50)",
+    "budget_emails": "comma-separated e-mail addresses subscribed to the budget's alert topic "
+    "(default: none)",
+    "stream_shards": "Kinesis capacity of the real-time stream: a provisioned shard count "
+    "(1 to 500) or on-demand (default: 1 shard in sandbox mode, on-demand otherwise)",
+    "warehouse": "true: add a Redshift Serverless warehouse to the Serving stack (billed per "
+    "RPU-hour of queries, $0 compute idle; the VPC then spans at least 3 AZs; default false)",
 }
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+ON_DEMAND = "on-demand"
+MAX_STREAM_SHARDS = 500
+MAX_BUDGET_USD = 1_000_000
 _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 
@@ -62,6 +76,11 @@ class Settings:
     ml_notebook: bool = False
     ml_endpoint: bool = False
     ml_model_data_url: str | None = None
+    governance: bool = True
+    budget_usd: float = 50.0
+    budget_emails: tuple[str, ...] = ()
+    stream_shards: int | str | None = None
+    warehouse: bool = False
 
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:
@@ -97,6 +116,25 @@ class Settings:
         if self.ml_notebook:
             needed += ["sagemaker.api", "sts"]
         return tuple(dict.fromkeys(needed))
+
+    @property
+    def stream_shard_count(self) -> int | None:
+        """Provisioned shards of the real-time stream, or ``None`` for on-demand capacity.
+
+        By default 1 shard in sandbox mode (about $11 a month instead of an on-demand
+        stream's $29 per stream-hour charge; 1 MB/s or 1,000 records/s of writes) and
+        on-demand otherwise; ``stream_shards`` overrides both."""
+        if self.stream_shards == ON_DEMAND:
+            return None
+        if isinstance(self.stream_shards, int):
+            return self.stream_shards
+        return 1 if self.sandbox else None
+
+    @property
+    def network_azs(self) -> int:
+        """Availability zones the VPC spans: ``max_azs``, raised to 3 when the warehouse is
+        on (Redshift Serverless requires subnets in three AZs)."""
+        return max(self.max_azs, 3) if self.warehouse else self.max_azs
 
     def stack_name(self, layer: str) -> str:
         """CloudFormation stack name for an architecture layer, e.g. ``mlbp-dev-data-lake``."""
@@ -152,7 +190,7 @@ def settings_from_context(node: Node) -> Settings:
         if errors.require(isinstance(text, str) and bool(pattern.match(text)), key, raw, allowed):
             values[key] = text
 
-    for key in ("sandbox", "emr", "ml_notebook", "ml_endpoint"):
+    for key in ("sandbox", "emr", "ml_notebook", "ml_endpoint", "governance", "warehouse"):
         raw = get(key)
         if raw is not None and (parsed := _as_bool(raw, key, errors)) is not None:
             values[key] = parsed
@@ -193,9 +231,58 @@ def settings_from_context(node: Node) -> Settings:
             "Ml stack's training pipeline first)",
         )
 
+    _read_governance(get, values, errors)
+
     prefix = get("bucket_name_prefix")
     if prefix is not None:
         values["bucket_name_prefix"] = prefix  # validated by SecureDataLake, which uses it
 
     errors.raise_if_any()
     return Settings(**values)
+
+
+def _read_governance(get: Any, values: dict[str, Any], errors: PropErrors) -> None:
+    """``budget_usd``, ``budget_emails`` and ``stream_shards`` into ``values``."""
+    amount = get("budget_usd")
+    if amount is not None:
+        number = isinstance(amount, int | float) and not isinstance(amount, bool)
+        text = isinstance(amount, str) and re.fullmatch(r"\d+(\.\d{1,2})?", amount.strip())
+        parsed = float(amount) if number or text else None
+        if errors.require(
+            parsed is not None and 1 <= parsed <= MAX_BUDGET_USD,
+            "budget_usd",
+            amount,
+            f"US dollars a month, 1 to {MAX_BUDGET_USD:,} (at most 2 decimals), e.g. 50",
+        ):
+            values["budget_usd"] = parsed
+
+    emails = get("budget_emails")
+    if emails is not None:
+        listed = (
+            [e.strip() for e in emails.split(",") if e.strip()]
+            if isinstance(emails, str)
+            else emails
+        )
+        if errors.require(
+            isinstance(listed, list | tuple)
+            and len(listed) <= 10
+            and all(isinstance(e, str) and _EMAIL.match(e) for e in listed),
+            "budget_emails",
+            emails,
+            "up to 10 comma-separated e-mail addresses, e.g. ops@example.com,fin@example.com",
+        ):
+            values["budget_emails"] = tuple(listed)
+
+    shards = get("stream_shards")
+    if shards is not None:
+        if isinstance(shards, str) and shards.strip().lower() == ON_DEMAND:
+            values["stream_shards"] = ON_DEMAND
+            return
+        count = _as_int(shards, "stream_shards", PropErrors("stream_shards"))
+        if errors.require(
+            count is not None and 1 <= count <= MAX_STREAM_SHARDS,
+            "stream_shards",
+            shards,
+            f"a shard count, 1 to {MAX_STREAM_SHARDS}, or '{ON_DEMAND}'",
+        ):
+            values["stream_shards"] = count

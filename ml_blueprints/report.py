@@ -109,7 +109,28 @@ def summarize(outdir: Path) -> tuple[str, bool]:
         warning_count += len(warnings)
         lines.extend(f"  LINT {e}" for e in errors)
     lines.append(f"cfn-lint: {lint_error_count} errors, {warning_count} warnings")
+    lines.append(idle_cost_line(outdir))
     return "\n".join(lines), summary.clean and lint_error_count == 0
+
+
+def idle_cost_line(outdir: Path) -> str:
+    """What the synthesized stacks cost idle, in one line (``ml-blueprints cost`` has the
+    details)."""
+    from ml_blueprints.assembly import AssemblyError
+    from ml_blueprints.cost import estimate, usd
+
+    try:
+        report = estimate(outdir)
+    except AssemblyError as error:
+        return f"idle cost: not estimated ({error})"
+    per_stack = ", ".join(f"{s.name} {usd(s.idle_usd_month)}" for s in report.stacks)
+    line = (
+        f"idle cost: {usd(report.idle_usd_month)} a month at {report.region} list prices "
+        f"({per_stack}); `ml-blueprints cost` for details"
+    )
+    if report.unclassified_types:
+        line += f"; types without a cost class: {', '.join(report.unclassified_types)}"
+    return line
 
 
 if __name__ == "__main__":

@@ -39,14 +39,19 @@ class PropErrors:
     """Collects invalid props for one construct; :meth:`raise_if_any` reports them all.
 
     Type problems that :func:`typed_props` found for the same ``owner`` (before the body
-    ran) are included first.
+    ran) are included first; an owner that adds the construct's path (``"AuditTrail
+    Stack/Trail"``) is the same owner.
     """
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
         self.problems: list[str] = []
         pending = _PENDING.get()
-        if pending is not None and pending[0] == owner and pending[1]:
+        if (
+            pending is not None
+            and pending[1]
+            and (owner == pending[0] or owner.startswith(pending[0] + " "))
+        ):
             self.problems.extend(pending[1])
             _PENDING.set((owner, []))  # adopted: reported by this collector
 
@@ -96,7 +101,7 @@ def typed_props(func: F) -> F:
     body runs until its own validation, whose ``PropErrors`` (of the same owner: the class
     name, or ``Class.method``) reports the type problems first, together with any other bad
     prop, in one ``ValueError``. A bad prop without a default (a required one) is reported at
-    once, with the other type problems.
+    once, with the other type problems, under the owner and the construct's path.
     """
     signature = inspect.signature(func)
     owner = func.__qualname__.removesuffix(".__init__")
@@ -127,7 +132,7 @@ def typed_props(func: F) -> F:
             return func(*args, **kwargs)
         required = [n for n in bad if signature.parameters[n].default is inspect.Parameter.empty]
         if required:
-            raise ValueError(_message(owner, problems))
+            raise ValueError(_message(_with_path(owner, bound.arguments), problems))
         for name in bad:
             bound.arguments[name] = signature.parameters[name].default
         token = _PENDING.set((owner, problems))
@@ -141,6 +146,20 @@ def typed_props(func: F) -> F:
 
     wrapper.__typed_props__ = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def _with_path(owner: str, arguments: dict[str, Any]) -> str:
+    """``owner`` and the path the construct would have (``"CostBudget Stack/Budget"``), when
+    the arguments are a valid ``scope`` and ``id``."""
+    scope, id_ = arguments.get("scope"), arguments.get("id")
+    node = getattr(scope, "node", None)
+    if not isinstance(id_, str) or node is None:
+        return owner
+    try:
+        path = node.path
+    except Exception:  # not a construct after all
+        return owner
+    return f"{owner} {path}/{id_}" if path else f"{owner} {id_}"
 
 
 def _binding_problems(

@@ -131,6 +131,7 @@ def sandbox_project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         ml_notebook="true",
         ml_endpoint="true",
         ml_model_data_url=MODEL_DATA_URL,
+        warehouse="true",
     )
 
 
@@ -150,6 +151,17 @@ def construct_variants(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return synth_stacks(tmp_path_factory.mktemp("cdk-variants"), build_variants)
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/deploy (the emulator deploy test, `make deploy-test`) is collected only when it
+    is named on the command line: `make test` and a bare `pytest` leave it out."""
+    deploy = ROOT / "tests" / "deploy"
+    if collection_path != deploy:
+        return None
+    here = config.invocation_params.dir
+    named = [(here / arg.split("::", 1)[0]).resolve() for arg in config.args]
+    return not any(path == deploy or deploy in path.parents for path in named)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
     so it overlaps with the tests that run first: the Spark JVM, the example apps, the
@@ -167,6 +179,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from tests.test_packaging import start_build
 
         start_build()
+    if selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
+        from tests.cli.background import start_consumer_app, start_sandbox_default
+
+        start_sandbox_default()
+        start_consumer_app()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

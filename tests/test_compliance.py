@@ -1,4 +1,4 @@
-"""The compliance gates: all four rule packs run, nothing is left open, every
+"""The compliance gates: all five rule packs run, nothing is left open, every
 acknowledgment is specific, used and explained, and cfn-lint finds no errors."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_redshiftserverless as redshiftserverless
 from aws_cdk import aws_s3 as s3
 from cdk_nag import AwsSolutionsChecks
 
@@ -71,9 +72,11 @@ def test_the_report_lints_like_the_test(project: Synthesized) -> None:
     assert len(warnings) == len(in_background)
 
 
-def test_all_four_rule_packs_fail_a_non_compliant_stack(tmp_path: Path) -> None:
+def test_all_five_rule_packs_fail_a_non_compliant_stack(tmp_path: Path) -> None:
     app = cdk.App(context=FEATURE_FLAGS, outdir=str(tmp_path))
-    s3.Bucket(cdk.Stack(app, "Careless"), "Bucket")
+    stack = cdk.Stack(app, "Careless")
+    s3.Bucket(stack, "Bucket")
+    redshiftserverless.CfnWorkgroup(stack, "Workgroup", workgroup_name="careless")
     apply_rule_packs(app)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()

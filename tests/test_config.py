@@ -109,3 +109,14 @@ def test_interface_endpoints_follow_the_enabled_layers() -> None:
         "glue",
         "sagemaker.api",
     )
+
+
+def test_the_warehouse_switch_widens_the_network_to_three_azs() -> None:
+    assert _settings().network_azs == 2
+    assert _settings(warehouse="true").warehouse is True
+    assert _settings(warehouse="true").network_azs == 3
+    assert _settings(warehouse="true", max_azs="4").network_azs == 4
+    assert _settings(warehouse="false", max_azs="3").network_azs == 3
+    assert "warehouse" in CONTEXT_KEYS
+    with pytest.raises(ValueError, match="warehouse='maybe': a boolean"):
+        _settings(warehouse="maybe")

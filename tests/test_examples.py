@@ -5,8 +5,8 @@ repository (no cdk.json, no feature flags: CDK's defaults, so strong cross-stack
 from a directory outside it, with the machine's end-of-life Node first on PATH and no
 JSII_NODE: the package's .pth file has to give jsii a supported Node. The multi-stack example
 runs a second time with weak cross-stack references. Every run must synthesize with zero
-unacknowledged findings under the four rule packs, and cfn-lint must find no error in the
-templates.
+unacknowledged findings under the rule packs (cdk-nag's four and the project's own), and
+cfn-lint must find no error in the templates.
 
 The runs take a while, so they start in the background as soon as the tests are collected
 (tests/conftest.py), one after the other, and the tests below wait for them. CDK's own
@@ -153,12 +153,18 @@ def test_cfn_lint_finds_no_error_in_the_examples() -> None:
     _finished()
     returncode, matches, stderr, templates = _state["lint"]
     assert returncode in (0, 2, 4, 6, 8, 10, 12, 14), stderr[-2000:]
-    assert len(templates) == 1 + 1 + 6
+    assert len(templates) == 1 + 1 + 8
     errors = [m for m in matches if m["Level"] == "Error"]
     assert errors == [], json.dumps(errors, indent=1)[:3000]
 
 
-def test_the_multi_stack_example_spreads_every_construct_over_six_stacks() -> None:
+#: Public constructs the multi-stack example does not create itself: the warehouse needs a
+#: three-AZ network, which needs an account and region looked up by `cdk synth` (see the
+#: example's docstring), and its setup function is a part of it.
+NOT_IN_THE_MULTI_STACK_EXAMPLE = {"Warehouse", "SetupFunction"}
+
+
+def test_the_multi_stack_example_spreads_every_construct_over_eight_stacks() -> None:
     from constructs import Construct
 
     import ml_blueprints.constructs as public
@@ -169,8 +175,10 @@ def test_the_multi_stack_example_spreads_every_construct_over_six_stacks() -> No
         "AcmeAnalytics",
         "AcmeBigData",
         "AcmeConsumers",
+        "AcmeGovernance",
         "AcmeIngest",
         "AcmeMl",
+        "AcmeServing",
         "AcmeStorage",
     ]
     source = (EXAMPLES / "multi_stack" / "app.py").read_text()
@@ -180,7 +188,7 @@ def test_the_multi_stack_example_spreads_every_construct_over_six_stacks() -> No
         if isinstance(obj, type) and issubclass(obj, Construct)
     ]
     unused = [name for name in constructs if f"{name}(" not in source]
-    assert unused == [], f"the multi-stack example does not use {unused}"
+    assert sorted(unused) == sorted(NOT_IN_THE_MULTI_STACK_EXAMPLE), unused
 
 
 def _types(template: dict[str, Any]) -> list[str]:

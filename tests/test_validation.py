@@ -23,18 +23,23 @@ from constructs import Construct
 import ml_blueprints.constructs as public
 from ml_blueprints.constructs import (
     AlertTopic,
+    AuditTrail,
+    CostBudget,
     DataCatalog,
     EtlWorkflow,
     FleetType,
     GpuNotebook,
     ManagedPolicyRole,
     PrivateNetwork,
+    ResultsTable,
     SageMakerEndpoint,
     SecureDataLake,
+    SetupFunction,
     SparkCluster,
     SparkEtlJob,
     StreamingIngestion,
     TrainingPipeline,
+    Warehouse,
     ZoneCrawl,
     ZoneLifecycle,
     shards_for,
@@ -91,6 +96,19 @@ class World:
                 "model_data_url": "s3://acme-models/m/model.tar.gz",
             },
             TrainingPipeline: {**lake, **network, "alerts": self.alerts},
+            CostBudget: {"amount_usd": 100},
+            AuditTrail: {},
+            ResultsTable: {},
+            Warehouse: {**lake, **network, "catalog_database_name": "types_db"},
+            SetupFunction: {
+                "workgroup_arn": "arn:aws:redshift-serverless:eu-west-1:111122223333:workgroup/w",
+                "namespace_arn": "arn:aws:redshift-serverless:eu-west-1:111122223333:namespace/n",
+                "namespace_name": "n",
+                "admin_username": "warehouse_admin",
+                "key": self.lake.key,
+                "log_retention_days": 365,
+                "removal_policy": cdk.RemovalPolicy.RETAIN,
+            },
         }[cls]
 
     def next_id(self) -> str:
@@ -109,6 +127,11 @@ def world() -> World:
 
 
 TYPED_CONSTRUCTS = [
+    AuditTrail,
+    CostBudget,
+    ResultsTable,
+    SetupFunction,
+    Warehouse,
     AlertTopic,
     PrivateNetwork,
     SecureDataLake,
@@ -160,7 +183,9 @@ def test_a_prop_of_the_wrong_type_is_one_value_error_naming_it(
     with pytest.raises(ValueError) as error:
         cls(w.stack, w.next_id(), **props)
     message = str(error.value)
-    assert message.startswith(f"{cls.__name__}: invalid prop"), message
+    # The owner, possibly followed by the construct's path, as each construct names itself.
+    assert message.startswith(f"{cls.__name__}"), message
+    assert message.split("\n", 1)[0].endswith((": invalid prop:", ": invalid props:")), message
     assert f"  - {prop}={value!r}: " in message, message
 
 
@@ -195,8 +220,8 @@ def test_every_public_option_group_checks_its_field_types() -> None:
         "SparkStep",
     }
     for group in groups:
-        if group.__name__ == "AcceleratedInstance":
-            continue  # a catalog entry the library builds, not a prop
+        if group.__name__ in ("AcceleratedInstance", "RunRecordTasks"):
+            continue  # results the library returns, not props
         assert issubclass(group, TypedProps), group
 
 

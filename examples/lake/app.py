@@ -24,5 +24,5 @@ lake = SecureDataLake(
 # unavoidable object wildcard, so the app stays compliant with nothing more to write.
 reader = iam.Role(stack, "Reader", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
 lake.grant_read("curated", reader)
-apply_rule_packs(app)  # optional: the same four compliance packs this repository uses
+apply_rule_packs(app)  # optional: the same compliance packs this repository uses
 app.synth()

@@ -1,9 +1,14 @@
-"""Every construct of ml-blueprints, spread over six stacks of your own, with non-default props.
+"""Every construct of ml-blueprints, spread over eight stacks of your own, with non-default
+props.
 
 The lake lives in its own stack; the other layers reference it across stacks, with whatever
 cross-stack references your app uses (CDK's default strong references, or weak ones). The
 service roles that reach the lake from outside its VPC (Firehose, Glue) get names starting
 with the lake's exempt prefix, so the lake's stack never depends on theirs.
+
+Not here: the Redshift Serverless ``Warehouse``, which needs a network in three availability
+zones, so a stack with an explicit account and region whose zones `cdk synth` looks up with
+credentials (this repository's ``Serving`` stack shows it with ``-c warehouse=true``).
 
     python examples/multi_stack/app.py   # or `cdk synth` with "app": "python app.py"
 """
@@ -14,7 +19,10 @@ from aws_cdk import aws_iam as iam
 from ml_blueprints.compliance import apply_rule_packs
 from ml_blueprints.constructs import (
     AlertTopic,
+    AuditTrail,
+    BudgetThresholds,
     Column,
+    CostBudget,
     DataCatalog,
     EtlWorkflow,
     FleetType,
@@ -23,6 +31,7 @@ from ml_blueprints.constructs import (
     NamedQuery,
     PrivateNetwork,
     RecordFormat,
+    ResultsTable,
     SageMakerEndpoint,
     SecureDataLake,
     SparkCluster,
@@ -216,6 +225,26 @@ SageMakerEndpoint(
     endpoint_name="acme-recommender",
 )
 
+# --- serving and governance: training-run records, a budget, the audit trail -------------
+serving = cdk.Stack(app, "AcmeServing", description="Results of the ML platform")
+results = ResultsTable(serving, "Results", table_name="acme-ml-results", recovery_period_days=14)
+governance = cdk.Stack(app, "AcmeGovernance", description="Cost and audit")
+CostBudget(
+    governance,
+    "Budget",
+    amount_usd=2_500,
+    thresholds=BudgetThresholds(actual_percent=(50, 90), forecast_percent=(100,)),
+    tags={"team": "ml"},
+    emails=["finance@example.com"],
+)
+AuditTrail(
+    governance,
+    "Trail",
+    data_event_buckets=list(lake.buckets.values()),
+    data_events="WriteOnly",
+    retention_days=3653,
+)
+
 # --- your own roles, granted what they need: no acknowledgment to write ---------------------
 consumers = cdk.Stack(app, "AcmeConsumers", description="Roles of the applications")
 producer = iam.Role(
@@ -225,6 +254,7 @@ clicks.grant_write(producer)
 analyst = ManagedPolicyRole(consumers, "Analyst", assumed_by=iam.AccountRootPrincipal())
 catalog.grant_query(analyst, zones=["curated"])
 lake.grant_read("features", analyst)
+results.grant_read_results(analyst)
 trainer = iam.Role(
     consumers, "FeatureWriter", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com")
 )

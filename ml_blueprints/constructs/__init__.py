@@ -3,8 +3,8 @@
     from ml_blueprints.constructs import PrivateNetwork, SecureDataLake, StreamingIngestion
 
 Each layer is a subpackage (``shared``, ``storage``, ``streaming``, ``analytics``,
-``bigdata``, ``ml``) whose ``__all__`` lists its public names; every one of them is
-re-exported here, and a test fails when one is not.
+``bigdata``, ``ml``, ``governance``, ``serving``) whose ``__all__`` lists its public names;
+every one of them is re-exported here, and a test fails when one is not.
 """
 
 from ml_blueprints.constructs.analytics import (
@@ -16,6 +16,7 @@ from ml_blueprints.constructs.analytics import (
     queries_for_curated_events,
 )
 from ml_blueprints.constructs.bigdata import FleetType, SparkCluster, SparkStep
+from ml_blueprints.constructs.governance import AuditTrail, BudgetThresholds, CostBudget
 from ml_blueprints.constructs.ml import (
     AcceleratedInstance,
     AcceleratorKind,
@@ -26,6 +27,14 @@ from ml_blueprints.constructs.ml import (
     Use,
     default_image,
     image_kind,
+)
+from ml_blueprints.constructs.serving import (
+    ResultsTable,
+    RpuHoursLimit,
+    RunRecordTasks,
+    SetupFunction,
+    TrainingRunPaths,
+    Warehouse,
 )
 from ml_blueprints.constructs.shared import AlertTopic, ManagedPolicyRole
 from ml_blueprints.constructs.storage import (
@@ -52,8 +61,11 @@ __all__ = [
     "AcceleratedInstance",
     "AcceleratorKind",
     "AlertTopic",
+    "AuditTrail",
+    "BudgetThresholds",
     "Column",
     "Compression",
+    "CostBudget",
     "DataCatalog",
     "EtlWorkflow",
     "FleetType",
@@ -63,15 +75,21 @@ __all__ = [
     "NamedQuery",
     "PrivateNetwork",
     "RecordFormat",
+    "ResultsTable",
+    "RpuHoursLimit",
+    "RunRecordTasks",
     "SageMakerEndpoint",
     "SecureDataLake",
+    "SetupFunction",
     "SparkCluster",
     "SparkEtlJob",
     "SparkStep",
     "StreamLoad",
     "StreamingIngestion",
     "TrainingPipeline",
+    "TrainingRunPaths",
     "Use",
+    "Warehouse",
     "ZoneCrawl",
     "ZoneLifecycle",
     "default_image",

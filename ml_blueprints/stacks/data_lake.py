@@ -16,17 +16,27 @@ class DataLakeStack(cdk.Stack):
     and the S3 gateway endpoint id.
     """
 
+    @property
+    def availability_zones(self) -> list[str]:
+        """Without an account and region CDK offers 2 AZs (``Fn::GetAZs`` picks them at
+        deploy time); this stack offers as many as the network needs (3 for the warehouse),
+        picked the same way. With an environment, CDK's own lookup applies."""
+        if cdk.Token.is_unresolved(self.region) and self._network_azs > 2:
+            return [cdk.Fn.select(i, cdk.Fn.get_azs()) for i in range(self._network_azs)]
+        return super().availability_zones
+
     def __init__(self, scope: Construct, id: str, *, settings: Settings, **kwargs) -> None:
         kwargs.setdefault("stack_name", settings.stack_name("data-lake"))
         kwargs.setdefault("env", settings.environment)
         kwargs.setdefault(
             "description", "ml-blueprints data lake layer: private VPC and secure S3 data lake"
         )
+        self._network_azs = settings.network_azs
         super().__init__(scope, id, **kwargs)
         self.network = PrivateNetwork(
             self,
             "Network",
-            max_azs=settings.max_azs,
+            max_azs=settings.network_azs,
             nat_gateways=settings.nat_gateways,
             interface_endpoints=settings.interface_endpoints,
             flow_log_retention_days=settings.log_retention_days,

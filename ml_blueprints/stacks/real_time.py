@@ -36,6 +36,7 @@ class RealTimeStack(cdk.Stack):
             lake=data_lake.lake,
             zone="raw",
             prefix="events",
+            shard_count=settings.stream_shard_count,  # 1 in sandbox mode: see Settings
             glue_database_name=f"mlbp_{settings.env_name.replace('-', '_')}_streaming",
             delivery_role_name=f"{settings.service_role_prefix}firehose-events",
             vpc=data_lake.network.vpc,

@@ -48,6 +48,7 @@ def test_report_as_json_on_the_synthesized_app(
         "HIPAA.Security",
         "NIST.800.53.R5",
         "PCI.DSS.321",
+        "MlBlueprints",
     }
     assert report["stacks"]["DataLake"]["AWS::S3::Bucket"] == 4
     assert report["stacks"]["Emr"]["AWS::EMR::Cluster"] == 1

@@ -20,7 +20,7 @@ from moto import mock_aws
 
 from ml_blueprints import cli
 from ml_blueprints.runtime import firehose_transform
-from ml_blueprints.smoke import FAILED, PASSED, SKIPPED, Smoke, SmokeError
+from ml_blueprints.smoke import EMULATOR_GAPS, FAILED, PASSED, SKIPPED, Smoke, SmokeError
 
 REGION = "eu-west-1"
 BUCKET = "mlbp-dev-raw-test"
@@ -222,6 +222,54 @@ def test_with_the_analytics_layer_it_crawls_and_counts(aws: boto3.Session) -> No
     by_name = {s.name: s for s in run.stages}
     assert by_name["crawl"].status == PASSED
     assert by_name["athena count"].detail == "Athena counted all 8 good records"
+
+
+def test_stages_an_emulator_cannot_run_are_skipped_with_the_reason_not_run(
+    aws: boto3.Session,
+) -> None:
+    # As against MiniStack: its Firehose drops failed records, so nothing ever reaches the
+    # error prefix; the stage must be reported skipped with why, and not waited for.
+    _deploy_real_time(aws)
+    _stack(
+        aws,
+        "mlbp-dev-analytics",
+        {"DatabaseName": "d", "WorkGroupName": "w", "RawCrawlerName": "no-such-crawler"},
+    )
+    run = _smoke(aws, on_poll=FakeFirehose(aws), unsupported=EMULATOR_GAPS).execute()
+    by_name = {s.name: s for s in run.stages}
+    for stage in ("error prefix", "crawl", "athena count"):
+        assert (by_name[stage].status, by_name[stage].detail) == (SKIPPED, EMULATOR_GAPS[stage])
+    assert by_name["delivery"].status == PASSED
+    assert run.error_keys == {}  # never looked for
+    # and the crawl was not started: the crawler does not exist, so starting it would fail
+
+
+def test_the_endpoint_url_is_where_every_call_goes(aws: boto3.Session) -> None:
+    smoke = _smoke(aws, endpoint_url="http://127.0.0.1:4566")
+    assert smoke._client("kinesis").meta.endpoint_url == "http://127.0.0.1:4566"
+    assert _smoke(aws)._client("kinesis").meta.endpoint_url.startswith("https://kinesis.")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--emulator"], "error: --emulator needs the emulator's address: --endpoint-url URL"),
+        (
+            ["--endpoint-url", "127.0.0.1:4566"],
+            "error: endpoint URL '127.0.0.1:4566': expected http(s)://host[:port]",
+        ),
+    ],
+)
+def test_emulator_arguments_are_checked_first(
+    aws: boto3.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    arguments: list[str],
+    expected: str,
+) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert cli.main(["smoke", "--region", REGION, *arguments]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(expected)
 
 
 def test_a_stage_that_times_out_says_which_and_what_it_saw(aws: boto3.Session) -> None:

@@ -14,7 +14,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from ml_blueprints.constructs import (
     DEFAULT_COLUMNS,
     AlertTopic,
+    AuditTrail,
+    BudgetThresholds,
     Column,
+    CostBudget,
     ManagedPolicyRole,
     PrivateNetwork,
     RecordFormat,
@@ -29,6 +32,7 @@ from ml_blueprints.constructs.analytics.data_catalog import (
     ZoneCrawl,
 )
 from ml_blueprints.constructs.bigdata.spark_cluster import DEFAULT_GPU_TYPES, SparkCluster
+from tests.constructs.serving.variants import build_serving_variants
 
 IMPORTED_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 PATTERN_EXEMPTION = "arn:aws:iam::111122223333:role/etl-*"
@@ -46,6 +50,8 @@ def build_variants(app: cdk.App) -> None:
     build_ingestion_variants(app)
     build_catalog_variants(app)
     build_cluster_variants(app)
+    build_governance_variants(app)
+    build_serving_variants(app, VARIANT_ENV)
     network_stack = cdk.Stack(app, "NetworkWithNat", env=VARIANT_ENV)
     PrivateNetwork(
         network_stack,
@@ -182,3 +188,29 @@ def build_ingestion_variants(app: cdk.App) -> None:
 INGESTION_LOAD = StreamLoad(
     write_mb_per_s=5.5, write_records_per_s=2000, read_mb_per_s=5.5, consumers=3
 )
+
+
+def build_governance_variants(app: cdk.App) -> None:
+    """A budget with its own key, custom thresholds, one tag and e-mails; a trail with its
+    own key, write-only data events on one bucket, no archive or expiry, deleted with the
+    stack."""
+    stack = cdk.Stack(app, "GovernanceVariants")
+    CostBudget(
+        stack,
+        "Budget",
+        amount_usd=1234.5,
+        thresholds=BudgetThresholds(actual_percent=(50,), forecast_percent=(90, 110)),
+        tags={"team": "ml"},
+        emails=["ops@example.com", "finance@example.com"],
+    )
+    lake = SecureDataLake(stack, "Lake", zones=["raw"], removal_policy=cdk.RemovalPolicy.DESTROY)
+    AuditTrail(
+        stack,
+        "Trail",
+        data_event_buckets=[lake.bucket("raw")],
+        data_events="WriteOnly",
+        archive_after_days=None,
+        retention_days=None,
+        log_retention_days=90,
+        removal_policy=cdk.RemovalPolicy.DESTROY,
+    )

@@ -31,7 +31,10 @@ class AlertTopic(Construct):
     """An SNS topic for alarms, KMS-encrypted with its own rotating key, TLS-only.
 
     Defaults: no subscriptions (add e-mail addresses with ``emails`` or subscribe later);
-    ``removal_policy`` RETAIN for the key. Attributes: ``topic``, ``key``.
+    ``publishers``: CloudWatch alarms and EventBridge (:data:`PUBLISHERS`), the services whose
+    use of the key is allowed (for this account only); ``key``: a new key with rotation (give
+    one to share a key within the same trust boundary: the publishers' statement is added to
+    its policy); ``removal_policy`` RETAIN for a new key. Attributes: ``topic``, ``key``.
     """
 
     @typed_props
@@ -41,10 +44,19 @@ class AlertTopic(Construct):
         id: str,
         *,
         emails: Sequence[str] = (),
+        publishers: Sequence[str] = PUBLISHERS,
+        key: kms.IKey | None = None,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
         super().__init__(scope, id)
         errors = PropErrors("AlertTopic")
+        for service in publishers:
+            errors.require(
+                isinstance(service, str) and service.endswith(".amazonaws.com"),
+                "publishers",
+                service,
+                "AWS service principals such as cloudwatch.amazonaws.com",
+            )
         for email in emails:
             errors.require(
                 isinstance(email, str) and email.count("@") == 1 and "." in email.split("@")[1],
@@ -54,7 +66,7 @@ class AlertTopic(Construct):
             )
         errors.raise_if_any()
 
-        self.key = kms.Key(
+        self.key: kms.IKey = key or kms.Key(
             self,
             "Key",
             description=f"Encrypts the alert topic {self.node.path}",
@@ -66,8 +78,11 @@ class AlertTopic(Construct):
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
-                sid="AllowAlarmPublishers",
-                principals=[iam.ServicePrincipal(service) for service in PUBLISHERS],
+                # A shared key may serve several topics: one statement each, named apart.
+                sid="AllowAlarmPublishers"
+                if key is None
+                else f"AllowPublishersOf{cdk.Names.unique_id(self)}"[:100],
+                principals=[iam.ServicePrincipal(service) for service in publishers],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}},

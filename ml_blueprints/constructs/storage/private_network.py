@@ -82,7 +82,9 @@ class PrivateNetwork(Construct):
             nat_gateways,
             interface_endpoints,
             flow_log_retention_days,
-            env_agnostic=cdk.Token.is_unresolved(cdk.Stack.of(self).region),
+            agnostic_azs=len(cdk.Stack.of(self).availability_zones)
+            if cdk.Token.is_unresolved(cdk.Stack.of(self).region)
+            else None,
         )
 
         self.key: kms.IKey = encryption_key or kms.Key(
@@ -319,7 +321,7 @@ def _validate(
     interface_endpoints: Sequence[str],
     flow_log_retention_days: int,
     *,
-    env_agnostic: bool,
+    agnostic_azs: int | None,
 ) -> None:
     errors = PropErrors("PrivateNetwork")
     network = _network(cidr)
@@ -335,14 +337,14 @@ def _validate(
     elif not 16 <= network.prefixlen <= 20:
         errors.add("cidr", cidr, "an IPv4 CIDR block with a /16 to /20 prefix, e.g. 10.0.0.0/16")
     if errors.require(isinstance(max_azs, int) and 1 <= max_azs <= 6, "max_azs", max_azs, "1 to 6"):
-        # CloudFormation can only pick 2 AZs for a stack without a region; CDK would quietly
-        # build fewer subnets than asked for.
+        # A stack without a region offers the AZs its availability_zones returns (CDK: 2);
+        # CDK would quietly build fewer subnets than asked for.
         errors.require(
-            not env_agnostic or max_azs <= 2,
+            agnostic_azs is None or max_azs <= agnostic_azs,
             "max_azs",
             max_azs,
-            "at most 2 in an environment-agnostic stack: give the stack an account and "
-            "region to use more",
+            f"at most {agnostic_azs} in an environment-agnostic stack: give the stack an "
+            "account and region (or override its availability_zones) to use more",
         )
     errors.require(
         isinstance(nat_gateways, int) and 0 <= nat_gateways <= max(max_azs, 0),

@@ -127,7 +127,13 @@ class StreamingIngestion(Construct):
       PARQUET or ORC converts with the Glue table built from ``columns``
       (:data:`DEFAULT_COLUMNS`); conversion needs a buffer of at least 64 MiB.
     - A Glue table over the delivered data with partition projection (no crawler needed
-      for Athena) in ``glue_database_name`` (a new database when not given).
+      for Athena) in a Glue database this construct creates (``create_glue_database``
+      True), named ``glue_database_name`` (default: generated from the construct's path), so
+      the construct deploys on its own into an account with no catalog yet. Pass
+      ``create_glue_database=False`` with ``glue_database_name`` to put the table in a
+      database that exists already (e.g. a :class:`DataCatalog`'s, in this stack or one
+      deployed before it). The database is catalog metadata only and is deleted with the
+      stack; the delivered data stays in the lake.
     - Logs: the transform and Firehose log to log groups encrypted with the key, kept
       ``log_retention_days`` (365).
     - Alarms (to ``alerts``, a new :class:`AlertTopic` when not given): iterator age above
@@ -136,7 +142,8 @@ class StreamingIngestion(Construct):
       deliveries, transform errors and records the transform rejected.
 
     Attributes: ``stream``, ``delivery_stream``, ``transform``, ``delivery_role``,
-    ``table``, ``database_name``, ``data_prefix``, ``error_prefix``, ``alarms``, ``alerts``.
+    ``table``, ``database`` (``None`` when not created here), ``database_name``,
+    ``data_prefix``, ``error_prefix``, ``alarms``, ``alerts``.
     """
 
     @typed_props
@@ -156,6 +163,7 @@ class StreamingIngestion(Construct):
         compression: Compression = Compression.GZIP,
         columns: Sequence[Column] = DEFAULT_COLUMNS,
         glue_database_name: str | None = None,
+        create_glue_database: bool | None = None,
         table_name: str | None = None,
         buffer_interval_seconds: int = 300,
         buffer_size_mib: int = 64,
@@ -189,6 +197,7 @@ class StreamingIngestion(Construct):
             compression=compression,
             columns=columns,
             glue_database_name=glue_database_name,
+            create_glue_database=create_glue_database,
             table_name=table_name,
             buffer_interval_seconds=buffer_interval_seconds,
             buffer_size_mib=buffer_size_mib,
@@ -269,9 +278,9 @@ class StreamingIngestion(Construct):
         stack = cdk.Stack.of(self)
         self.database_name = glue_database_name or f"mlbp_{cdk.Names.unique_id(self).lower()}"
         self.table_name = table_name or re.sub(r"[^a-z0-9_]", "_", prefix)
-        database = None
-        if glue_database_name is None:
-            database = glue.CfnDatabase(
+        self.database: glue.CfnDatabase | None = None
+        if create_glue_database if create_glue_database is not None else True:
+            self.database = glue.CfnDatabase(
                 self,
                 "Database",
                 catalog_id=stack.account,
@@ -281,8 +290,8 @@ class StreamingIngestion(Construct):
                 ),
             )
         self.table = self._table(bucket.bucket_name, record_format, compression, columns)
-        if database is not None:
-            self.table.add_resource_dependency(database)
+        if self.database is not None:
+            self.table.add_resource_dependency(self.database)
 
         # --- delivery ----------------------------------------------------------------------
         self.delivery_role = self._delivery_role(bucket.bucket_arn, delivery_log_stream, role_name)
@@ -773,6 +782,7 @@ def _validate(
     compression: Compression,
     columns: Sequence[Column],
     glue_database_name: str | None,
+    create_glue_database: bool | None,
     table_name: str | None,
     buffer_interval_seconds: int,
     buffer_size_mib: int,
@@ -866,6 +876,12 @@ def _validate(
                 column.comment[:40] + "...",
                 "at most 255 characters (Glue's limit)",
             )
+    errors.require(
+        create_glue_database is not False or glue_database_name is not None,
+        "create_glue_database",
+        create_glue_database,
+        "True (the default) unless glue_database_name names the existing database to use",
+    )
     for prop, name in (("glue_database_name", glue_database_name), ("table_name", table_name)):
         if name is not None:
             errors.require(

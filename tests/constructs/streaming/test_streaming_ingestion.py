@@ -7,6 +7,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_glue as glue
 
 from ml_blueprints.constructs import (
     Column,
@@ -292,6 +293,26 @@ def test_events_table_uses_partition_projection(project: Synthesized) -> None:
     ]
 
 
+def test_a_named_database_is_created_with_the_table(project: Synthesized) -> None:
+    # RealTime names its database and must still create it: nothing else does when the
+    # layer is deployed alone (the first deploy failed with EntityNotFoundException).
+    _, table = _one(project, "RealTime", "AWS::Glue::Table")
+    database_id, database = _one(project, "RealTime", "AWS::Glue::Database")
+    assert database["Properties"]["DatabaseInput"]["Name"] == "mlbp_dev_streaming"
+    assert table["Properties"]["DatabaseName"] == "mlbp_dev_streaming"
+    assert database_id in table["DependsOn"]
+    assert "DeletionPolicy" not in database  # catalog metadata: deleted with the stack
+
+
+def test_an_existing_database_is_used_without_creating_one(lake: SecureDataLake) -> None:
+    ingestion = _ingest(lake, glue_database_name="team_lake", create_glue_database=False)
+    assert ingestion.database is None
+    stack = cdk.Stack.of(lake)
+    assert not [c for c in stack.node.find_all() if isinstance(c, glue.CfnDatabase)]
+    assert ingestion.table.database_name == "team_lake"
+    assert ingestion.database_name == "team_lake"
+
+
 def test_parquet_table_in_its_own_database(construct_variants: Synthesized) -> None:
     _, table = _one(construct_variants, "IngestionInStack", "AWS::Glue::Table")
     descriptor = table["Properties"]["TableInput"]["StorageDescriptor"]
@@ -388,6 +409,10 @@ def _ingest(lake: SecureDataLake, **props: Any) -> StreamingIngestion:
             "columns['a'].comment='cccc",
         ),
         ({"glue_database_name": "My-DB"}, "glue_database_name='My-DB'"),
+        (
+            {"create_glue_database": False},
+            "create_glue_database=False: True (the default) unless glue_database_name names",
+        ),
         ({"table_name": "t-1"}, "table_name='t-1'"),
         ({"required_fields": []}, "required_fields=[]"),
         ({"transform_memory_mib": 64}, "transform_memory_mib=64: 128 to 10240 MiB"),

@@ -1,0 +1,278 @@
+"""Every default layer deployed together in sandbox mode to a fresh MiniStack with the pinned
+CDK CLI: what CloudFormation created, the data path through the real transform, the smoke
+command, an unchanged redeploy, a changed prop, and destroy.
+
+Asserted only where the emulator really models the behaviour (see the README's "Try it
+without an AWS account"); the synth-time tests cover the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ml_blueprints.smoke import EMULATOR_GAPS
+from tests.deploy.scenarios import CHANGED_RETENTION_DAYS, Scenario
+
+STACKS = {
+    "mlbp-dev-data-lake",
+    "mlbp-dev-real-time",
+    "mlbp-dev-analytics",
+    "mlbp-dev-ml",
+}
+ZONES = ("raw", "curated", "analytics")
+PARTITIONED = re.compile(r"^events/year=\d{4}/month=\d{2}/day=\d{2}/hour=\d{2}/[^/]+$")
+STAGING_BUCKET = "cdk-hnb659fds-assets-000000000000-us-east-1"
+
+
+def _described(together: Scenario) -> dict[str, Any]:
+    return together.result("described")
+
+
+def test_every_default_layer_is_created_complete(together: Scenario) -> None:
+    stacks = together.result("stacks")
+    assert set(stacks) == {*STACKS, "CDKToolkit"}
+    assert {name: s["status"] for name, s in stacks.items()} == dict.fromkeys(
+        {*STACKS, "CDKToolkit"}, "CREATE_COMPLETE"
+    )
+    for name, resources in together.result("resources").items():
+        assert resources, name
+        incomplete = {
+            k: r["status"] for k, r in resources.items() if r["status"] != "CREATE_COMPLETE"
+        }
+        assert incomplete == {}, name
+
+
+def test_each_zone_bucket_policy_is_in_place_with_the_deployed_endpoint(
+    together: Scenario,
+) -> None:
+    described = _described(together)
+    lake = described["lake"]
+    for zone in ZONES:
+        statements = described["bucket_policies"][zone]["Statement"]
+        sids = {s.get("Sid") for s in statements} - {None}
+        assert sids == {
+            "DenyEncryptionOtherThanKms",
+            "DenyKmsKeyOtherThanLakeKey",
+            "DenyCustomerProvidedKeys",
+            "DenyObjectAccessOutsideVpcEndpoint",
+        }, zone
+        by_sid = {s.get("Sid"): s for s in statements}
+        key_condition = by_sid["DenyKmsKeyOtherThanLakeKey"]["Condition"]["StringNotEquals"]
+        assert key_condition["s3:x-amz-server-side-encryption-aws-kms-key-id"] == lake["LakeKeyArn"]
+        endpoint = json.dumps(by_sid["DenyObjectAccessOutsideVpcEndpoint"]["Condition"])
+        assert f'"{lake["S3EndpointId"]}"' in endpoint  # the reference resolved on deploy
+        insecure = [s for s in statements if "aws:SecureTransport" in json.dumps(s)]
+        assert len(insecure) == 1 and insecure[0]["Effect"] == "Deny", zone
+
+
+def test_the_stream_is_encrypted_with_the_lake_key(together: Scenario) -> None:
+    described = _described(together)
+    stream = described["stream"]
+    assert stream["StreamStatus"] == "ACTIVE"
+    assert stream["EncryptionType"] == "KMS"
+    assert stream["KeyId"] == described["lake"]["LakeKeyArn"]
+    assert stream["StreamModeDetails"]["StreamMode"] == "ON_DEMAND"
+    assert stream["RetentionPeriodHours"] == 24
+
+
+def test_the_delivery_stream_reads_the_stream_and_writes_the_raw_zone(
+    together: Scenario,
+) -> None:
+    described = _described(together)
+    delivery = described["delivery_stream"]
+    raw_bucket = described["lake"]["RawBucketName"]
+    assert delivery["DeliveryStreamStatus"] == "ACTIVE"
+    assert delivery["DeliveryStreamType"] == "KinesisStreamAsSource"
+    source = delivery["Source"]["KinesisStreamSourceDescription"]
+    assert source["KinesisStreamARN"].endswith(f":stream/{described['real_time']['StreamName']}")
+    (destination,) = delivery["Destinations"]
+    s3 = destination["ExtendedS3DestinationDescription"]
+    assert s3["BucketARN"] == f"arn:aws:s3:::{raw_bucket}"
+    assert s3["Prefix"] == (
+        "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+        "hour=!{timestamp:HH}/"
+    )
+    assert s3["ErrorOutputPrefix"].startswith("errors/events/!{firehose:error-output-type}/")
+    assert s3["CompressionFormat"] == "GZIP"
+    assert s3["BufferingHints"] == {"IntervalInSeconds": 300, "SizeInMBs": 64}
+    assert (
+        s3["EncryptionConfiguration"]["KMSEncryptionConfig"]["AWSKMSKeyARN"]
+        == (described["lake"]["LakeKeyArn"])
+    )
+    assert s3["RoleARN"].split("/")[-1].startswith("mlbp-dev-svc-firehose-events")
+    (processor,) = s3["ProcessingConfiguration"]["Processors"]
+    parameters = {p["ParameterName"]: p["ParameterValue"] for p in processor["Parameters"]}
+    assert processor["Type"] == "Lambda"
+    assert ":function:" in parameters["LambdaArn"]
+    assert s3["CloudWatchLoggingOptions"]["Enabled"] is True
+
+
+def test_the_state_machines_are_active_with_their_workflows(together: Scenario) -> None:
+    described = _described(together)
+    machines = described["state_machines"]
+    etl = machines[described["analytics"]["StateMachineArn"]]
+    training = machines[described["ml"]["TrainingStateMachineArn"]]
+    for machine in (etl, training):
+        assert machine["status"] == "ACTIVE"
+        assert machine["type"] == "STANDARD"
+        assert machine["roleArn"].startswith("arn:aws:iam::000000000000:role/")
+    etl_states = json.loads(etl["definition"])["States"]
+    assert any(
+        s.get("Resource", "").endswith(":glue:startJobRun.sync") for s in etl_states.values()
+    )
+    training_states = json.loads(training["definition"])["States"]
+    assert any(
+        s.get("Resource", "").endswith(":sagemaker:createTrainingJob.sync")
+        for s in training_states.values()
+    )
+
+
+def test_the_alarms_notify_the_alert_topic(together: Scenario) -> None:
+    alarms = [
+        a for a in _described(together)["alarms"] if a["AlarmName"].startswith("mlbp-dev-real-time")
+    ]
+    assert {a["MetricName"] for a in alarms} == {
+        "GetRecords.IteratorAgeMilliseconds",
+        "WriteProvisionedThroughputExceeded",
+        "DeliveryToS3.DataFreshness",
+        "DeliveryToS3.Success",
+        "Errors",
+        "FailedRecords",
+    }
+    topics = {tuple(a["AlarmActions"]) for a in alarms}
+    assert len(topics) == 1 and len(next(iter(topics))) == 1
+    assert next(iter(topics))[0].startswith("arn:aws:sns:us-east-1:000000000000:")
+    assert all(a["TreatMissingData"] == "notBreaching" for a in alarms)
+
+
+def test_the_catalog_security_configuration_and_named_queries_exist(together: Scenario) -> None:
+    described = _described(together)
+    database = described["analytics"]["DatabaseName"]
+    assert described["glue_tables"]["mlbp_dev_streaming"] == ["events"]
+    (configuration,) = described["security_configurations"]
+    encryption = configuration["EncryptionConfiguration"]
+    assert encryption["CloudWatchEncryption"]["CloudWatchEncryptionMode"] == "SSE-KMS"
+    assert encryption["JobBookmarksEncryption"]["JobBookmarksEncryptionMode"] == "CSE-KMS"
+    crawlers = {c["Name"]: c for c in described["crawlers"]}
+    assert set(crawlers) == {"mlbp-dev-lake-raw-events", "mlbp-dev-lake-curated-events"}
+    for crawler in crawlers.values():
+        assert crawler["DatabaseName"] == database
+        assert crawler["CrawlerSecurityConfiguration"] == configuration["Name"]
+    queries = described["named_queries"]
+    assert len(queries) == 3
+    assert {q["Database"] for q in queries} == {database}
+    assert {q["WorkGroup"] for q in queries} == {described["analytics"]["WorkGroupName"]}
+    workgroup = described["workgroup"]["Configuration"]
+    assert workgroup["EnforceWorkGroupConfiguration"] is True
+    assert workgroup["BytesScannedCutoffPerQuery"] == 10 * 1024**3
+
+
+def test_the_network_has_its_flow_log_endpoints_and_a_closed_default_group(
+    together: Scenario,
+) -> None:
+    described = _described(together)
+    (flow_log,) = described["flow_logs"]
+    assert flow_log["TrafficType"] == "ALL"
+    assert flow_log["LogDestinationType"] == "cloud-watch-logs"
+    assert {
+        (e["ServiceName"].rsplit(".", 1)[-1], e["VpcEndpointType"])
+        for e in described["vpc_endpoints"]
+    } == {("s3", "Gateway"), ("dynamodb", "Gateway")}
+    # CDK's Node.js handler (with @aws-sdk/client-ec2 from node_modules) revoked the rules
+    (default_group,) = described["default_security_groups"]
+    assert default_group["IpPermissions"] == []
+    assert default_group["IpPermissionsEgress"] == []
+
+
+def test_events_come_back_normalized_by_the_real_transform_under_the_partitioned_prefix(
+    together: Scenario,
+) -> None:
+    data_path = together.result("data_path")
+    assert data_path["failed_puts"] == 0
+    objects = data_path["objects"]
+    assert len(objects) == 2  # the emulator's Firehose writes one object per record
+    assert all(PARTITIONED.match(key) for key in objects), sorted(objects)
+    records = {}
+    for body in objects.values():
+        for line in body.splitlines():
+            record = json.loads(line)
+            records[record["event_id"]] = record
+    assert records["dp-1"]["event_type"] == "page_view"
+    assert records["dp-1"]["event_time"] == "2026-11-25T09:00:00.000Z"  # UTC, milliseconds
+    assert records["dp-2"]["event_type"] == "click"
+    assert records["dp-2"]["x"] == 1
+    assert all(r["ingested_at"].endswith("Z") for r in records.values())
+    # the malformed record was rejected by the transform: nothing of it under the prefix
+    assert not any(b"dp-bad" in body for body in objects.values())
+    assert [k for k in data_path["all_keys"] if k.startswith("events/")] == sorted(objects)
+
+
+def test_the_smoke_command_passes_its_stream_stages_and_skips_what_it_cannot_run(
+    together: Scenario,
+) -> None:
+    smoke = together.result("smoke")
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    rows = {}
+    for line in smoke.stdout.splitlines()[1:]:
+        stage, status = re.split(r"\s{2,}", line.strip())[:2]
+        rows[stage] = (status, line)
+    for stage in ("credentials", "stack outputs", "write", "delivery", "clean-up"):
+        assert rows[stage][0] == "pass", rows[stage][1]
+    assert "16 of 16 good records under s3://" in rows["delivery"][1]
+    for stage, reason in EMULATOR_GAPS.items():
+        assert rows[stage][0] == "skip"
+        assert rows[stage][1].endswith(reason)
+    assert "removed 16 objects it wrote" in rows["clean-up"][1]
+
+
+def test_a_second_deploy_without_changes_changes_nothing(together: Scenario) -> None:
+    output = together.result("redeploy").output
+    for name in STACKS:
+        assert re.search(rf"\({re.escape(name)}\)\s*\(no changes\)", output), name
+    before, after = together.result("stacks"), together.result("after_redeploy")
+    assert after == before
+    events = together.result("redeploy_events")
+    assert {name: b for name, (b, _) in events.items()} == {
+        name: a for name, (_, a) in events.items()
+    }
+    assert together.result("redeploy_resources") == together.result("resources")
+
+
+def test_a_changed_prop_updates_every_stack_in_place(together: Scenario) -> None:
+    after = together.result("after_update")
+    assert {name: after[name]["status"] for name in STACKS} == dict.fromkeys(
+        STACKS, "UPDATE_COMPLETE"
+    )
+    created = together.result("resources")
+    updated = together.result("updated_resources")
+    for name in STACKS:
+        assert set(updated[name]) == set(created[name]), name
+        replaced = {
+            logical_id
+            for logical_id, resource in updated[name].items()
+            if resource["physical_id"] != created[name][logical_id]["physical_id"]
+        }
+        assert replaced == set(), name  # in place: nothing was replaced
+    retention = together.result("retention_after_update")
+    ours = {g: days for g, days in retention.items() if "mlbp-dev-" in g}
+    assert len(ours) >= 6
+    assert set(ours.values()) == {CHANGED_RETENTION_DAYS}
+
+
+def test_destroy_in_sandbox_mode_leaves_nothing(together: Scenario) -> None:
+    before = together.result("before_destroy")
+    after = together.result("after_destroy")
+    assert set(together.result("stacks_after_destroy")) == {"CDKToolkit"}
+    assert len(before["buckets"]) == 5 and before["streams"] and before["log_groups"]
+    assert after["buckets"] == [STAGING_BUCKET]  # only the bootstrap's
+    assert after["streams"] == []
+    assert after["delivery_streams"] == []
+    assert after["log_groups"] == []
+    assert after["functions"] == []
+    assert after["state_machines"] == []
+    assert after["vpcs"] == []
+    assert not set(after["glue_databases"]) & set(before["glue_databases"])
+    # KMS keys cannot be deleted at once: every one is scheduled for deletion
+    assert after["keys"] and set(after["keys"].values()) == {"PendingDeletion"}
