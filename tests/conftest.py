@@ -177,7 +177,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
     so it overlaps with the tests that run first: the Spark JVM, the fine-tuning run (a tiny
-    model trained on CPU), the README example."""
+    model trained on CPU), the example apps, the wheel."""
     selected = {item.nodeid.split("::", 1)[0] for item in session.items}
     if selected & {"tests/runtime/test_spark_etl.py", "tests/runtime/test_training_data.py"}:
         from tests.runtime.conftest import warm_up
@@ -187,12 +187,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         from tests.runtime.test_fine_tuning import start_background_run
 
         start_background_run()
-    if "tests/test_readme.py" in selected:
-        from tests.test_readme import start_example
+    if "tests/test_examples.py" in selected:
+        from tests.test_examples import start_examples
 
-        start_example()
+        start_examples()
+    if "tests/test_packaging.py" in selected:
+        from tests.test_packaging import start_build
+
+        start_build()
     if selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
         from tests.cli.background import start_consumer_app, start_sandbox_default
 
         start_sandbox_default()
         start_consumer_app()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How long the examples took to synthesize next to an empty app, in this run."""
+    examples = sys.modules.get("tests.test_examples")
+    seconds = examples.timings() if examples is not None else {}
+    if "multi_stack" in seconds and "empty" in seconds:
+        terminalreporter.write_line(
+            "examples synth (no context, fresh process): "
+            + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
+            + f"; multi-stack / empty app: {seconds['multi_stack'] / seconds['empty']:.2f}x"
+        )

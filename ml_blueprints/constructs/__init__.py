@@ -21,10 +21,13 @@ from ml_blueprints.constructs.ml import (
     AcceleratedInstance,
     AcceleratorKind,
     GpuNotebook,
+    ImageKind,
     SageMakerEndpoint,
     TrainingDataStep,
     TrainingPipeline,
     Use,
+    default_image,
+    image_kind,
 )
 from ml_blueprints.constructs.serving import (
     ResultsTable,
@@ -68,6 +71,7 @@ __all__ = [
     "EtlWorkflow",
     "FleetType",
     "GpuNotebook",
+    "ImageKind",
     "ManagedPolicyRole",
     "NamedQuery",
     "PrivateNetwork",
@@ -90,6 +94,8 @@ __all__ = [
     "Warehouse",
     "ZoneCrawl",
     "ZoneLifecycle",
+    "default_image",
+    "image_kind",
     "queries_for_curated_events",
     "shards_for",
 ]

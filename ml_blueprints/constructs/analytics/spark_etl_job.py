@@ -16,7 +16,7 @@ from ml_blueprints.compliance import acknowledge_wildcard_resources
 from ml_blueprints.constructs.analytics.data_catalog import DataCatalog
 from ml_blueprints.constructs.shared.defaults import CRON_ALLOWED, is_aws_cron
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 SCRIPT = Path(__file__).resolve().parents[2] / "runtime" / "spark_etl.py"
 #: Glue versions with Spark 3.5 / Python 3.11 (5.0) and Spark 3.3 / Python 3.10 (4.0).
@@ -42,6 +42,7 @@ class SparkEtlJob(Construct):
     Attributes: ``job``, ``job_name``, ``role``, ``trigger`` (or ``None``), ``script``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

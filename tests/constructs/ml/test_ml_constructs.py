@@ -11,9 +11,21 @@ import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import AlertTopic, PrivateNetwork, SecureDataLake
+from ml_blueprints.constructs.ml.accelerated_instances import Use
 from ml_blueprints.constructs.ml.gpu_notebook import GpuNotebook
+from ml_blueprints.constructs.ml.images import (
+    HUGGING_FACE_INFERENCE_IMAGE,
+    HUGGING_FACE_TRAINING_IMAGE,
+    ImageKind,
+    default_image,
+    image_kind,
+    image_problem,
+)
 from ml_blueprints.constructs.ml.sagemaker_endpoint import SageMakerEndpoint
 from tests.conftest import MODEL_DATA_URL, Synthesized
+
+HF_CUDA_INFERENCE = HUGGING_FACE_INFERENCE_IMAGE
+HF_CUDA_TRAINING = HUGGING_FACE_TRAINING_IMAGE
 
 
 def _one(synth: Synthesized, resource_type: str) -> dict[str, Any]:
@@ -121,8 +133,8 @@ def test_endpoint_serves_the_model_with_capture_and_autoscaling(
     )
 
 
-def test_an_inferentia_endpoint_is_kms_encrypted() -> None:
-    stack = cdk.Stack(cdk.App(), "Inf2")
+def test_an_inferentia_endpoint_gets_a_neuron_image_and_is_kms_encrypted() -> None:
+    stack = cdk.Stack(cdk.App(), "Inf2", env=cdk.Environment(region="eu-west-1"))
     network = PrivateNetwork(stack, "Network")
     lake = SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint)
     endpoint = SageMakerEndpoint(
@@ -131,10 +143,49 @@ def test_an_inferentia_endpoint_is_kms_encrypted() -> None:
         lake=lake,
         network=network,
         instance_type="ml.inf2.xlarge",
-        image="763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-tgi-inference:x",
         model_data_url=MODEL_DATA_URL,
     )
     assert endpoint.endpoint_config.kms_key_id is not None
+    assert endpoint.image == (
+        "763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-inference-neuronx:"
+        "2.8.0-transformers4.55.4-neuronx-py310-sdk2.26.0-ubuntu22.04"
+    )
+    container = stack.resolve(endpoint.model.primary_container)
+    assert container["image"] == endpoint.image
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "use", "repository"),
+    [
+        ("ml.g5.xlarge", Use.HOSTING, "huggingface-pytorch-inference:2.6.0-"),
+        ("ml.p4d.24xlarge", Use.TRAINING, "huggingface-pytorch-training:2.5.1-"),
+        ("ml.inf2.xlarge", Use.HOSTING, "huggingface-pytorch-inference-neuronx:2.8.0-"),
+        ("ml.trn1.2xlarge", Use.HOSTING, "huggingface-pytorch-inference-neuronx:2.8.0-"),
+        ("ml.trn1.32xlarge", Use.TRAINING, "huggingface-pytorch-training-neuronx:2.8.0-"),
+        ("ml.inf1.xlarge", Use.HOSTING, "pytorch-inference-neuron:1.13.1-neuron-"),
+    ],
+)
+def test_the_default_image_fits_the_accelerator(
+    instance_type: str, use: Use, repository: str
+) -> None:
+    image = default_image(instance_type, use, "us-east-1")
+    assert image.startswith(f"763104351884.dkr.ecr.us-east-1.amazonaws.com/{repository}")
+    assert image_problem(image, instance_type) is None
+
+
+@pytest.mark.parametrize(
+    ("image", "kind"),
+    [
+        (HUGGING_FACE_INFERENCE_IMAGE, ImageKind.CUDA),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/tgi:2.4.0-gpu-py311-cu124", ImageKind.CUDA),
+        ("763104351884.dkr.ecr.r.amazonaws.com/pytorch-inference:2.3.0-cpu-py311", ImageKind.CPU),
+        ("x/huggingface-pytorch-inference-neuronx:2.1.2-neuronx-py310", ImageKind.NEURONX),
+        ("x/pytorch-inference-neuron:1.13.1-neuron-py310-sdk2.20.2", ImageKind.NEURON),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/model:1", ImageKind.UNKNOWN),
+    ],
+)
+def test_the_image_kind_is_read_from_its_name(image: str, kind: ImageKind) -> None:
+    assert image_kind(image) is kind
 
 
 # ------------------------------------------------------------------------------ validation
@@ -174,6 +225,28 @@ def test_notebook_validation(parts: Any, props: dict[str, Any], expected: str) -
         ({"instance_type": "ml.p3dn.24xlarge"}, "SageMaker does not accept p3dn"),
         ({"model_data_url": "https://x/model.tar.gz"}, "model_data_url='https://x/model.tar.gz'"),
         ({"capture_percentage": 101}, "capture_percentage=101: 0 to 100"),
+        (
+            {"instance_type": "ml.inf2.xlarge", "image": HUGGING_FACE_INFERENCE_IMAGE},
+            f"image={HUGGING_FACE_INFERENCE_IMAGE!r}: an image built for AWS Inferentia2 (Neuron "
+            "for Inferentia2 and Trainium (torch-neuronx)); this one is built for CUDA (NVIDIA "
+            "GPU), so it would find no accelerator on ml.inf2.xlarge. Use e.g. "
+            "763104351884.dkr.ecr.<region>.amazonaws.com/huggingface-pytorch-inference-neuronx:",
+        ),
+        (
+            {"instance_type": "ml.trn1.2xlarge", "image": "acme/llm:1.0-cu121"},
+            "image='acme/llm:1.0-cu121': an image built for AWS Trainium",
+        ),
+        (
+            {"instance_type": "ml.inf1.xlarge", "image": "x/inference-neuronx:2.1-neuronx"},
+            "built for Neuron for Inferentia2 and Trainium (torch-neuronx), so it would find",
+        ),
+        (
+            {"instance_type": "ml.g5.xlarge", "image": "x/pytorch-inference-neuronx:2.1"},
+            "image='x/pytorch-inference-neuronx:2.1': an image built for NVIDIA A10G (CUDA",
+        ),
+        ({"endpoint_name": "my_endpoint"}, "endpoint_name='my_endpoint': 1-63 letters, digits"),
+        ({"endpoint_name": "e" * 64}, "endpoint_name='eeee"),
+        ({"endpoint_name": "-leading"}, "endpoint_name='-leading'"),
     ],
 )
 def test_endpoint_validation(parts: Any, props: dict[str, Any], expected: str) -> None:

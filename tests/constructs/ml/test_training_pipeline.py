@@ -25,6 +25,12 @@ from ml_blueprints.constructs import (
     SecureDataLake,
     TrainingRunPaths,
 )
+from ml_blueprints.constructs.ml.images import (
+    HUGGING_FACE_NEURONX_TRAINING_IMAGE as NEURONX_TRAINING,
+)
+from ml_blueprints.constructs.ml.images import (
+    HUGGING_FACE_TRAINING_IMAGE as HF_CUDA_TRAINING,
+)
 from ml_blueprints.constructs.ml.training_pipeline import (
     BUNDLED_SOURCE_DIR,
     METRIC_DEFINITIONS,
@@ -827,17 +833,15 @@ def _with_requirements(tmp_path: Path) -> Path:
         ({"output_zone": "gold"}, "output_zone='gold'"),
         (
             {"hyperparameters": {"epochs": 3}},
-            "hyperparameters['epochs']=3: a string: SageMaker accepts only string values "
-            "(e.g. '3')",
+            "hyperparameters['epochs']=3: a string",
         ),
         (
             {"hyperparameters": {"fp16": True}},
-            "hyperparameters['fp16']=True: a string: SageMaker accepts only string values "
-            "(e.g. 'true')",
+            "hyperparameters['fp16']=True: a string",
         ),
         ({"hyperparameters": {"lr": 2e-05}}, "hyperparameters['lr']=2e-05: a string"),
         ({"hyperparameters": {"tags": ["a"]}}, "hyperparameters['tags']=['a']: a string"),
-        ({"hyperparameters": {3: "x"}}, "hyperparameters=3: keys are strings of 1 to 256"),
+        ({"hyperparameters": {3: "x"}}, "hyperparameters key 3=3: a string"),
         ({"hyperparameters": {"": "x"}}, "hyperparameters='': keys are strings of 1 to 256"),
         ({"hyperparameters": {"k" * 257: "x"}}, "keys are strings of 1 to 256"),
         (
@@ -868,6 +872,17 @@ def _with_requirements(tmp_path: Path) -> Path:
             "metric_definitions['f1']='f1=[0-9.]+': a regular expression whose first group",
         ),
         ({"metric_definitions": {"f1": "f1=([0-9.]+"}}, "a valid regular expression"),
+        (
+            {"training_instance_type": "ml.trn1.32xlarge", "training_image": HF_CUDA_TRAINING},
+            "training_image='763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-"
+            "training:2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04': an image built for "
+            "AWS Trainium",
+        ),
+        (
+            {"training_instance_type": "ml.g5.2xlarge", "training_image": NEURONX_TRAINING},
+            "training_image='763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-"
+            "training-neuronx:",
+        ),
         ({"metric_definitions": {"f1": ""}}, "a regular expression of 1 to 500 characters"),
         ({"metric_definitions": {"": "f1=(.*)"}}, "metric names are strings of 1 to 255"),
         (
@@ -950,10 +965,11 @@ def test_every_bad_prop_is_named_in_one_error(parts: Any) -> None:
         )
     lines = str(error.value).splitlines()
     assert lines[0] == "TrainingPipeline: invalid props:"
+    # Type problems first (the validation layer), then the construct's own checks.
     assert [line.split("=", 1)[0] for line in lines[1:]] == [
+        "  - hyperparameters['epochs']",
         "  - hosting_instance_type",
         "  - training_data.split",
-        "  - hyperparameters['epochs']",
     ]
 
 

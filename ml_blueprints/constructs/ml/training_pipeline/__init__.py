@@ -27,6 +27,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from ml_blueprints.constructs.ml.accelerated_instances import Use, has_local_nvme, why_invalid
+from ml_blueprints.constructs.ml.images import (
+    HUGGING_FACE_INFERENCE_IMAGE,
+    HUGGING_FACE_TRAINING_IMAGE,
+    default_image,
+    image_problem,
+)
 from ml_blueprints.constructs.ml.training_pipeline.options import (
     DEFAULT_BASE_MODEL,
     METRIC_DEFINITIONS,
@@ -71,7 +77,7 @@ from ml_blueprints.constructs.shared.defaults import (
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 __all__ = [
     "BUNDLED_ENTRY_POINT",
@@ -85,17 +91,6 @@ __all__ = [
     "TrainingPipeline",
 ]
 
-#: The Hugging Face PyTorch training Deep Learning Container (AWS's account 763104351884),
-#: the documented example image: ``{region}`` is filled in with the stack's region. The
-#: bundled script is tested against its transformers version (4.49).
-HUGGING_FACE_TRAINING_IMAGE = (
-    "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-training:"
-    "2.5.1-transformers4.49.0-gpu-py311-cu124-ubuntu22.04"
-)
-HUGGING_FACE_INFERENCE_IMAGE = (
-    "763104351884.dkr.ecr.{region}.amazonaws.com/huggingface-pytorch-inference:"
-    "2.6.0-transformers4.51.3-gpu-py312-cu124-ubuntu22.04"
-)
 MAX_RUNTIME_SECONDS = (60, 28 * 24 * 3600)
 #: The hyperparameters the pipeline passes the bundled script (``hyperparameters`` add to
 #: and override them); ``model_id`` is ``base_model_id``.
@@ -119,7 +114,9 @@ class TrainingPipeline(Construct):
 
     **Training.** The job runs ``entry_point`` of ``source_dir`` (default: the bundled
     ``runtime/fine_tuning/train.py``) in ``training_image`` (default the Hugging Face
-    PyTorch training container, :data:`HUGGING_FACE_TRAINING_IMAGE`), shipped as a
+    PyTorch training container that fits the instance's accelerator:
+    :data:`HUGGING_FACE_TRAINING_IMAGE` on GPUs, the Neuron one on Trainium; an image
+    built for another accelerator is refused), shipped as a
     ``sourcedir.tar.gz`` file asset (``sagemaker_program``, ``sagemaker_submit_directory``).
     Channels: ``train``, ``validation``, ``code`` and, with ``base_model_id`` (default
     :data:`DEFAULT_BASE_MODEL`), ``pretrained`` from ``output_zone``/
@@ -139,12 +136,13 @@ class TrainingPipeline(Construct):
     isolation and inter-container traffic encryption on.
 
     **Registration.** The model (``inference_image``, default the Hugging Face PyTorch
-    inference container, with ``HF_TASK=text-classification`` for the bundled script) and
-    an endpoint configuration for ``hosting_instance_type`` (``ml.g5.xlarge``; Inferentia
-    is refused: the pipeline does not compile the model for Neuron) with data capture to the
-    lake. The execution's output carries the run name, the data step, and ``training``: the
-    model artifacts, times and the job's ``FinalMetricDataList`` (empty when the job
-    reported none): the paths :class:`~ml_blueprints.constructs.TrainingRunPaths` reads.
+    inference container for the hosting type's accelerator, with
+    ``HF_TASK=text-classification`` for the bundled script) and an endpoint configuration
+    for ``hosting_instance_type`` (``ml.g5.xlarge``; Inferentia is refused: the pipeline
+    does not compile the model for Neuron) with data capture to the lake. The execution's
+    output carries the run name, the data step, and ``training``: the model artifacts, times
+    and the job's ``FinalMetricDataList`` (empty when the job reported none): the paths
+    :class:`~ml_blueprints.constructs.TrainingRunPaths` reads.
 
     State machine logging at level ALL to an encrypted group, X-Ray tracing; a failed step,
     and a job that ends ``Failed`` or ``Stopped``, goes to ``alerts`` and fails the run.
@@ -161,6 +159,7 @@ class TrainingPipeline(Construct):
     ``pretrained_model_uri`` (where to stage the pre-trained model, or ``None``).
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -275,13 +274,21 @@ class TrainingPipeline(Construct):
         if metrics is None:
             metrics = METRIC_DEFINITIONS if bundled else {}
         validate_metric_definitions(errors, metrics)
+        for prop, image, instance_type in (
+            ("training_image", training_image, training_instance_type),
+            ("inference_image", inference_image, hosting_instance_type),
+        ):
+            if isinstance(image, str) and not cdk.Token.is_unresolved(image):
+                problem = image_problem(image, instance_type)
+                errors.require(problem is None, prop, image, problem or "")
         errors.raise_if_any()
         assert code_dir is not None
 
         stack = cdk.Stack.of(self)
         region = stack.region
-        train_image = training_image or HUGGING_FACE_TRAINING_IMAGE.format(region=region)
-        serve_image = inference_image or HUGGING_FACE_INFERENCE_IMAGE.format(region=region)
+        # By default, the Deep Learning Container that fits each instance's accelerator.
+        train_image = training_image or default_image(training_instance_type, Use.TRAINING, region)
+        serve_image = inference_image or default_image(hosting_instance_type, Use.HOSTING, region)
         source = lake.bucket(input_zone)
         output = lake.bucket(output_zone)
         #: Where the pre-trained model is staged (``pretrained/<base_model_id>/`` of
@@ -309,6 +316,7 @@ class TrainingPipeline(Construct):
             output=output,
             code=self.source_asset,
             pretrained_prefix=self.pretrained_prefix,
+            images=(train_image, serve_image),
         )
         self.data_role: ManagedPolicyRole | None = None
         if training_data is not None:
@@ -320,6 +328,7 @@ class TrainingPipeline(Construct):
                 source_prefix=training_data.source_prefix,
                 target_prefix=input_prefix,
                 code=self.data_script_asset,
+                images=(training_data.image or train_image,),
             )
 
         records = results.record_training_run(self) if results is not None else None

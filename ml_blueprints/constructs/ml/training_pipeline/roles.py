@@ -14,6 +14,7 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
+from ml_blueprints.constructs.ml.images import repository_arn
 from ml_blueprints.constructs.shared.defaults import sagemaker_vpc_access
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 
@@ -40,9 +41,12 @@ def _sagemaker_role(scope: Construct, id: str, description: str) -> ManagedPolic
     )
 
 
-def _job_basics(stack: cdk.Stack, key: kms.IKey) -> tuple[list[iam.PolicyStatement], list[str]]:
-    """What every SageMaker job of the pipeline needs: the lake key, the images, its logs and
-    metrics, the VPC; and the wildcard resources among them."""
+def _job_basics(
+    stack: cdk.Stack, key: kms.IKey, images: Sequence[str]
+) -> tuple[list[iam.PolicyStatement], list[str]]:
+    """What every SageMaker job of the pipeline needs: the lake key, the images (the Deep
+    Learning Containers, this account's repositories and the repositories of ``images``),
+    its logs and metrics, the VPC; and the wildcard resources among them."""
     logs_arn = stack.format_arn(
         service="logs",
         resource="log-group",
@@ -53,6 +57,7 @@ def _job_basics(stack: cdk.Stack, key: kms.IKey) -> tuple[list[iam.PolicyStateme
         f"arn:{cdk.Aws.PARTITION}:ecr:{stack.region}:{DLC_ACCOUNT}:repository/huggingface-pytorch-*"
     )
     own = stack.format_arn(service="ecr", resource="repository", resource_name="*")
+    repositories = sorted({repository_arn(image, cdk.Aws.PARTITION) for image in images} - {dlc})
     statements = [
         iam.PolicyStatement(
             sid="UseTheLakeKey", actions=list(LAKE_KEY_ACTIONS), resources=[key.key_arn]
@@ -64,7 +69,7 @@ def _job_basics(stack: cdk.Stack, key: kms.IKey) -> tuple[list[iam.PolicyStateme
                 "ecr:GetDownloadUrlForLayer",
                 "ecr:BatchCheckLayerAvailability",
             ],
-            resources=[dlc, own],
+            resources=[dlc, own, *repositories],
         ),
         iam.PolicyStatement(sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
         iam.PolicyStatement(
@@ -85,7 +90,7 @@ def _job_basics(stack: cdk.Stack, key: kms.IKey) -> tuple[list[iam.PolicyStateme
         ),
         sagemaker_vpc_access(),
     ]
-    return statements, [logs_arn, f"{logs_arn}:*", "*", dlc, own]
+    return statements, [logs_arn, f"{logs_arn}:*", "*", dlc, own, *repositories]
 
 
 def _read_code(assets: Sequence[s3_assets.Asset]) -> list[iam.PolicyStatement]:
@@ -113,6 +118,7 @@ def training_role(
     output: s3.IBucket,
     code: s3_assets.Asset,
     pretrained_prefix: str | None,
+    images: Sequence[str],
 ) -> ManagedPolicyRole:
     """SageMaker's role for the training job and the model: reads the training data (every
     run's, under ``input_prefix``), the pre-trained model (under ``pretrained_prefix`` of
@@ -129,7 +135,7 @@ def training_role(
         output.arn_for_objects("checkpoints/*"),
         output.arn_for_objects("data-capture/*"),
     ]
-    basics, wildcards = _job_basics(stack, key)
+    basics, wildcards = _job_basics(stack, key, images)
     statements = [
         iam.PolicyStatement(sid="ReadTrainingData", actions=["s3:GetObject"], resources=reads),
         iam.PolicyStatement(
@@ -167,6 +173,7 @@ def processing_role(
     source_prefix: str,
     target_prefix: str,
     code: s3_assets.Asset,
+    images: Sequence[str],
 ) -> ManagedPolicyRole:
     """SageMaker's role for the data step: reads the curated events and the script, writes
     the training sets under ``target_prefix``."""
@@ -176,7 +183,7 @@ def processing_role(
     )
     reads = [bucket.arn_for_objects(f"{source_prefix}*")]
     writes = [bucket.arn_for_objects(f"{target_prefix}*")]
-    basics, wildcards = _job_basics(stack, key)
+    basics, wildcards = _job_basics(stack, key, images)
     statements = [
         iam.PolicyStatement(sid="ReadCuratedEvents", actions=["s3:GetObject"], resources=reads),
         iam.PolicyStatement(
