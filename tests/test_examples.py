@@ -232,8 +232,11 @@ def test_the_multi_stack_example_gets_its_non_default_props() -> None:
     ml = templates["AcmeMl"]["Resources"]
     [machine] = [r for r in ml.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
     definition = json.dumps(machine["Properties"]["DefinitionString"])
-    assert "ml.p4d.24xlarge" in definition
-    assert "huggingface-pytorch-inference-neuronx" in definition  # chosen for ml.inf2.xlarge
+    assert "ml.p4d.24xlarge" in definition and "ml.g5.2xlarge" in definition
+    # The pipeline hosts on a GPU with the CUDA container chosen for it, and records its runs.
+    assert "huggingface-pytorch-inference:" in definition and "neuronx" not in definition
+    assert "dynamodb:putItem" in definition
+    # The endpoint serves a Neuron-compiled model on Inferentia2 with the Neuron container.
     [model] = [r["Properties"] for r in ml.values() if r["Type"] == "AWS::SageMaker::Model"]
     assert "-inference-neuronx:" in model["PrimaryContainer"]["Image"]
     [config] = [

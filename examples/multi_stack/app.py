@@ -181,7 +181,11 @@ cluster.add_spark_step(
     )
 )
 
-# --- ML: training on a p4d, hosting on Inferentia with a Neuron image --------------------
+# --- serving: every training run recorded in a results table ------------------------------
+serving = cdk.Stack(app, "AcmeServing", description="Results of the ML platform")
+results = ResultsTable(serving, "Results", table_name="acme-ml-results", recovery_period_days=14)
+
+# --- ML: distributed training on two p4d, GPU hosting; Inferentia for a Neuron model ------
 ml = cdk.Stack(app, "AcmeMl", description="Training, notebooks and inference")
 TrainingPipeline(
     ml,
@@ -193,11 +197,16 @@ TrainingPipeline(
     training_instance_count=2,
     volume_size_gib=500,
     max_runtime_seconds=12 * 3600,
-    hosting_instance_type="ml.inf2.xlarge",
+    hosting_instance_type="ml.g5.2xlarge",
     input_zone="features",
     input_prefix="training/clicks/",
     output_zone="models",
-    hyperparameters={"epochs": "3", "learning_rate": "2e-5"},
+    hyperparameters={
+        "epochs": "3",
+        "learning_rate": "2e-5",
+        "sagemaker_torch_distributed_enabled": "true",  # torchrun across both instances
+    },
+    results=results,
 )
 GpuNotebook(
     ml,
@@ -225,9 +234,7 @@ SageMakerEndpoint(
     endpoint_name="acme-recommender",
 )
 
-# --- serving and governance: training-run records, a budget, the audit trail -------------
-serving = cdk.Stack(app, "AcmeServing", description="Results of the ML platform")
-results = ResultsTable(serving, "Results", table_name="acme-ml-results", recovery_period_days=14)
+# --- governance: a budget, the audit trail ------------------------------------------------
 governance = cdk.Stack(app, "AcmeGovernance", description="Cost and audit")
 CostBudget(
     governance,

@@ -15,7 +15,7 @@ from types import MappingProxyType
 import aws_cdk as cdk
 
 from ml_blueprints.constructs.ml.accelerated_instances import CATALOG, AcceleratorKind
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps
 
 #: ``HyperParameters``: at most 100 entries, keys up to 256 characters, values up to 2500.
 MAX_HYPERPARAMETERS = 100
@@ -72,7 +72,7 @@ _PREFIX = re.compile(r"^[a-z0-9][a-z0-9_\-/=.]*/$")
 
 
 @dataclass(frozen=True)
-class TrainingDataStep:
+class TrainingDataStep(TypedProps):
     """The pipeline's first step: curated events -> the training set, as a SageMaker
     Processing job running ``runtime/training_data.py`` (see its docstring for the rules).
 
