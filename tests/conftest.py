@@ -154,7 +154,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
     so it overlaps with the tests that run first: the Spark JVM, the README example."""
     selected = {item.nodeid.split("::", 1)[0] for item in session.items}
-    if "tests/runtime/test_spark_etl.py" in selected:
+    if selected & {"tests/runtime/test_spark_etl.py", "tests/runtime/test_spark_properties.py"}:
         from tests.runtime.conftest import warm_up
 
         warm_up(Path(tempfile.mkdtemp(prefix="mlbp-spark-")))
