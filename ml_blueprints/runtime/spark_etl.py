@@ -1,9 +1,10 @@
 """Spark ETL: raw events (JSON Lines) in the lake's raw zone -> curated Parquet by event date.
 
 Runs as an AWS Glue 5.0 job (Spark 3.5), as an EMR step or under plain Spark (Python 3.9+).
-It needs two modules beside it, shipped with it as one zip (Glue ``--extra-py-files``, EMR
+It needs three modules beside it, shipped with it as one zip (Glue ``--extra-py-files``, EMR
 ``spark-submit --py-files``): :mod:`event_contract`, the rules the Firehose transform applies
-too, and :mod:`spark_schema`, the payload types.
+too, :mod:`spark_files`, the input files and the ledger, and :mod:`spark_schema`, the payload
+types.
 
 Input (``input_path``, every file under it, gzip (``.gz``) or not; names starting with ``_`` or
 ``.`` skipped)
@@ -15,14 +16,15 @@ Input (``input_path``, every file under it, gzip (``.gz``) or not; names startin
 
 Processed files (the ledger)
     The job keeps a ledger of the input files it has processed under
-    ``quarantine_path/_ledger/`` and reads only the others, so a run costs what arrived since
-    the last one, and a rerun or retry after a failure processes exactly what was not
-    committed. Files are identified by their full path (the raw zone is written once: a file
-    changed in place is not read again). A run appends one ledger entry after both its
-    outputs are written; its quarantine output only counts once that entry exists, and the
-    next run deletes the quarantine output of a run that failed before it (so the retry
-    writes those rows once). One run at a time (the Glue job allows one concurrent run, EMR
-    runs its steps in order). A missing or empty input path is a run with nothing to do.
+    ``quarantine_path/_ledger/`` (:mod:`spark_files`) and reads only the others, so a run
+    costs what arrived since the last one, and a rerun or retry after a failure processes
+    exactly what was not committed. Files are identified by their full path (the raw zone is
+    written once: a file changed in place is not read again). A run appends one ledger entry
+    after both its outputs are written; its quarantine output only counts once that entry
+    exists, and the next run deletes the quarantine output of a run that failed before it (so
+    the retry writes those rows once). One run at a time (the Glue job allows one concurrent
+    run, EMR runs its steps in order). A missing or empty input path is a run with nothing to
+    do.
 
 De-duplication
     Within a run, events are de-duplicated on ``event_id``; in the curated output, on
@@ -73,16 +75,13 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, timedelta
 from functools import reduce
 from typing import Any
-from urllib.parse import unquote
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -99,10 +98,15 @@ from pyspark.sql.types import (
 
 try:  # in the package
     from ml_blueprints.runtime import event_contract as contract
+    from ml_blueprints.runtime import spark_files as fileio
     from ml_blueprints.runtime import spark_schema as schema
 except ImportError:  # on Glue or EMR: shipped beside this script
     import event_contract as contract  # type: ignore[no-redef]
+    import spark_files as fileio  # type: ignore[no-redef]
     import spark_schema as schema  # type: ignore[no-redef]
+
+BATCH_COLUMN = fileio.BATCH_COLUMN
+LEDGER_DIRECTORY = fileio.LEDGER_DIRECTORY
 
 LOG = logging.getLogger(__name__)
 
@@ -130,10 +134,6 @@ QUARANTINE_COLUMNS: tuple[str, ...] = (
     SOURCE_FILE_COLUMN,
     *KEY_COLUMNS,
 )
-#: The partition of the quarantine output per run.
-BATCH_COLUMN = "batch"
-#: Where under the quarantine path the ledger of processed input files is kept.
-LEDGER_DIRECTORY = "_ledger"
 #: The counts :func:`run` returns, in this order (see the module docstring).
 COUNT_KEYS: tuple[str, ...] = (
     "files",
@@ -172,7 +172,6 @@ _CHECKED = StructType(
     ]
 )
 _EPOCH_DAY = date(1970, 1, 1)
-_GLOB = re.compile(r"([\\{}\[\]*?])")
 # Working columns, next to the data (which is kept in one struct column, so that no payload
 # field name can clash with them).
 _DATA, _FILE, _CHECK, _CONVERTED, _ROW = "__data", "__file", "__check", "__converted", "__row"
@@ -245,85 +244,6 @@ def payload_converter(payload_type: StructType) -> Any:
     return convert
 
 
-# --- files and the ledger --------------------------------------------------------------------
-
-
-def _filesystem(spark: SparkSession, path: str) -> tuple[Any, Any]:
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)  # type: ignore[union-attr]
-    conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
-    return hadoop_path.getFileSystem(conf), hadoop_path
-
-
-def _literal(path: str) -> str:
-    """``path`` with the characters Spark reads as a glob pattern escaped."""
-    return _GLOB.sub(r"\\\1", path)
-
-
-def _child(path: str, name: str) -> str:
-    return f"{path.rstrip('/')}/{name}"
-
-
-def list_input_files(spark: SparkSession, input_path: str) -> list[str]:
-    """Every file under ``input_path`` (recursively; names starting with ``_`` or ``.``
-    skipped, as Spark does), as Hadoop path strings, sorted; none if the path is missing."""
-    fs, root = _filesystem(spark, input_path)
-    if not fs.exists(root):
-        return []
-    listed = spark.read.option("recursiveFileLookup", "true").text(input_path).inputFiles()
-    return sorted(unquote(uri) for uri in listed)  # inputFiles() gives URIs
-
-
-def read_ledger(spark: SparkSession, quarantine_path: str) -> tuple[set[str], set[str]]:
-    """(the input files the ledger lists, the batch ids of its entries)."""
-    fs, ledger = _filesystem(spark, _child(quarantine_path, LEDGER_DIRECTORY))
-    if not fs.exists(ledger):
-        return set(), set()
-    names = [status.getPath().getName() for status in fs.listStatus(ledger) if status.isFile()]
-    batches = {name.removesuffix(".txt") for name in names if name.endswith(".txt")}
-    if not batches:
-        return set(), set()
-    pattern = _child(_literal(quarantine_path), f"{LEDGER_DIRECTORY}/*.txt")
-    rows = spark.read.text(pattern).collect()
-    return {row.value for row in rows if row.value}, batches
-
-
-def write_ledger_entry(
-    spark: SparkSession, quarantine_path: str, batch: str, files: Sequence[str]
-) -> None:
-    """Record ``files`` as processed by ``batch``: one small file, written in one go."""
-    fs, entry = _filesystem(spark, _child(quarantine_path, f"{LEDGER_DIRECTORY}/{batch}.txt"))
-    stream = fs.create(entry, True)
-    try:
-        stream.write(bytearray("".join(f"{name}\n" for name in files).encode("utf-8")))
-    finally:
-        stream.close()
-
-
-def remove_uncommitted_batches(
-    spark: SparkSession, quarantine_path: str, committed: set[str]
-) -> list[str]:
-    """Delete the quarantine output of runs that failed before their ledger entry (their
-    input is processed again); return their batch ids."""
-    fs, root = _filesystem(spark, quarantine_path)
-    if not fs.exists(root):
-        return []
-    removed = []
-    prefix = f"{BATCH_COLUMN}="
-    for status in fs.listStatus(root):
-        name = status.getPath().getName()
-        batch = name[len(prefix) :]
-        if status.isDirectory() and name.startswith(prefix) and batch not in committed:
-            fs.delete(status.getPath(), True)
-            removed.append(batch)
-    return removed
-
-
-def batch_id(files: Iterable[str]) -> str:
-    """A run's id: from the files it processes, so a retry of the same files reuses it."""
-    return hashlib.sha256("\n".join(sorted(files)).encode("utf-8")).hexdigest()[:20]
-
-
 # --- curated rows ----------------------------------------------------------------------------
 
 
@@ -333,7 +253,7 @@ def _col(name: str) -> Column:
 
 
 def _partition_directory(output_path: str, day: date) -> str:
-    return _child(output_path, f"{PARTITION_COLUMN}={day.isoformat()}")
+    return fileio.child(output_path, f"{PARTITION_COLUMN}={day.isoformat()}")
 
 
 def read_existing(spark: SparkSession, output_path: str, dates: Iterable[date]) -> list[DataFrame]:
@@ -346,13 +266,13 @@ def read_existing(spark: SparkSession, output_path: str, dates: Iterable[date]) 
     with that run's types), and then they are read one by one. All files of one partition come
     from one write and agree.
     """
-    fs, root = _filesystem(spark, output_path)
+    fs, root = fileio.filesystem(spark, output_path)
     if not fs.exists(root):
         return []
     directories = []
     for day in sorted(set(dates)):
         directory = _partition_directory(output_path, day)
-        _, path = _filesystem(spark, directory)
+        _, path = fileio.filesystem(spark, directory)
         if not fs.isDirectory(path):
             continue
         names = [status.getPath().getName() for status in fs.listStatus(path) if status.isFile()]
@@ -362,9 +282,14 @@ def read_existing(spark: SparkSession, output_path: str, dates: Iterable[date]) 
         return []
     reader = spark.read.option("mergeSchema", "true").option("basePath", output_path)
     try:
-        frames = [reader.parquet(*map(_literal, directories))]
+        frames = [reader.parquet(*map(fileio.literal, directories))]
     except Exception:  # types differ between partitions: read each on its own
-        frames = [reader.parquet(_literal(directory)) for directory in directories]
+        LOG.warning(
+            "spark_etl: the %d partitions to merge hold different types (Spark may log the "
+            "failed schema merge as an error); reading them one by one",
+            len(directories),
+        )
+        frames = [reader.parquet(fileio.literal(directory)) for directory in directories]
     return [
         frame.withColumn(PARTITION_COLUMN, _col(PARTITION_COLUMN).cast("date")) for frame in frames
     ]
@@ -439,7 +364,7 @@ def process(
     """Check every line of ``files``, merge the valid events into the curated partitions of
     their dates, write both outputs (the quarantine to ``batch=<batch>``), return the counts
     (``files_skipped`` 0). Writes no ledger entry: :func:`run` does."""
-    lines = spark.read.text([_literal(name) for name in files]).select(
+    lines = spark.read.text([fileio.literal(name) for name in files]).select(
         F.col("value").cast("binary").alias(_DATA), F.input_file_name().alias(_FILE)
     )
     check = F.udf(check_line, _CHECKED)
@@ -543,7 +468,7 @@ def process(
         quarantine = _quarantine_rows(checked.where(~valid), failed)
         if counts["quarantined"]:
             quarantine.write.mode("overwrite").json(
-                _child(quarantine_path, f"{BATCH_COLUMN}={batch}")
+                fileio.child(quarantine_path, f"{BATCH_COLUMN}={batch}")
             )
     finally:
         checked.unpersist()
@@ -577,20 +502,20 @@ def run(
     for key, value in SESSION_SETTINGS.items():
         spark.conf.set(key, value)
     try:
-        processed, committed = read_ledger(spark, quarantine_path)
-        removed = remove_uncommitted_batches(spark, quarantine_path, committed)
+        processed, committed = fileio.read_ledger(spark, quarantine_path)
+        removed = fileio.remove_uncommitted_batches(spark, quarantine_path, committed)
         if removed:
             LOG.warning("spark_etl: removed the quarantine of failed run(s) %s", removed)
-        files = list_input_files(spark, input_path)
+        files = fileio.list_input_files(spark, input_path)
         pending = [name for name in files if name not in processed]
         skipped = len(files) - len(pending)
         if not pending:
             counts = _empty_counts(skipped)
         else:
-            batch = batch_id(pending)
+            batch = fileio.batch_id(pending)
             counts = process(spark, pending, output_path, quarantine_path, batch)
             counts["files_skipped"] = skipped
-            write_ledger_entry(spark, quarantine_path, batch, pending)
+            fileio.write_ledger_entry(spark, quarantine_path, batch, pending)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -20,10 +20,10 @@ from ml_blueprints.validation import PropErrors
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
 SCRIPT = RUNTIME_DIR / "spark_etl.py"
-#: The modules the script imports (the event contract the Firehose transform applies too, and
-#: the payload types), shipped beside it as one zip: Glue ``--extra-py-files``, EMR
-#: ``spark-submit --py-files``.
-SCRIPT_MODULES: tuple[str, ...] = ("event_contract.py", "spark_schema.py")
+#: The modules the script imports (the event contract the Firehose transform applies too, the
+#: input files and ledger, the payload types), shipped beside it as one zip: Glue
+#: ``--extra-py-files``, EMR ``spark-submit --py-files``.
+SCRIPT_MODULES: tuple[str, ...] = ("event_contract.py", "spark_files.py", "spark_schema.py")
 
 
 def script_modules_asset(scope: Construct, id: str) -> s3_assets.Asset:

@@ -80,7 +80,8 @@ def test_the_script_runs_with_the_modules_zip_and_without_the_package(
     code = (
         "import sys; sys.path[:0] = sys.argv[1:]; import spark_etl; "
         "assert 'ml_blueprints' not in sys.modules; "
-        "print(spark_etl.contract.__name__, spark_etl.schema.__name__, spark_etl.contract.__file__)"
+        "print(spark_etl.contract.__name__, spark_etl.fileio.__name__, spark_etl.schema.__name__,"
+        " spark_etl.contract.__file__)"
     )
     # site-packages on the path by hand (-S: its .pth files, the package's among them, unread)
     site = next(p for p in sys.path if p.endswith("site-packages"))
@@ -92,8 +93,8 @@ def test_the_script_runs_with_the_modules_zip_and_without_the_package(
         check=True,
         cwd=tmp_path,
     )
-    assert result.stdout.split()[:2] == ["event_contract", "spark_schema"]
-    assert result.stdout.split()[2].startswith(archive)
+    assert result.stdout.split()[:3] == ["event_contract", "spark_files", "spark_schema"]
+    assert result.stdout.split()[3].startswith(archive)
 
 
 def test_job_runs_on_a_daily_schedule(project: Synthesized) -> None:
