@@ -504,3 +504,46 @@ def test_main_on_an_input_where_every_line_is_malformed(
     reasons = sorted(row["quarantine_reason"] for row in quarantine_rows(quarantine))
     assert reasons == ["duplicate_field", "not_an_object", "not_json"]
     assert spark.range(1).count() == 1  # main reused the fixture's session, left it running
+
+
+# --- one line, without Spark ------------------------------------------------------------------
+
+
+def test_check_line_gives_the_normalized_event_or_the_reason() -> None:
+    reason, raw_base64, *fields = spark_etl.check_line(
+        bytearray(
+            b'{"event_id":" e1 ","event_type":"Click","event_time":1795536309123,'
+            b'"User":{"Id":1},"note":"x"}'
+        )
+    )
+    assert (reason, raw_base64) == (None, None)
+    assert fields == [
+        "e1",
+        "click",
+        "2026-11-24T16:05:09.123Z",
+        None,
+        1795536309123,
+        None,
+        20781,  # days since 1970-01-01
+        '{"note":"x","user":{"id":1}}',  # names folded and sorted
+        fields[-1],
+    ]
+    assert json.loads(fields[-1])["fields"][1]["name"] == "user"
+    assert spark_etl.check_line(b"\xff")[:2] == ("not_utf8", "/w==")
+    assert spark_etl.check_line(b" \t")[0] == "empty"  # not an event: not counted
+    assert spark_etl.check_line(None)[0] == "empty"
+    rejected = spark_etl.check_line(b'{"event_id":7,"event_type":"t","event_time":"x"}')
+    assert rejected[:4] == ("bad_type:event_id", None, "7", "t")
+
+
+def test_a_defect_quarantines_the_line_instead_of_failing_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(event: Any, required: Any = None) -> Any:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(spark_etl.contract, "validate_event", broken)
+    assert spark_etl.check_line(b'{"event_id":"e"}')[0] == "internal_error"
+    convert = spark_etl.payload_converter(StructType([StructField("n", LongType())]))
+    assert convert('{"n":1}') == ((1,), None)
+    assert convert('{"n":"text"}') == (None, "TypeError: a str does not fit bigint")
