@@ -225,7 +225,7 @@ def _expected(value: Any) -> Any:
     return value
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(line=strategies.lines)
 def test_property_checking_is_total_and_normalizing_twice_changes_nothing(
     line: strategies.Line,

@@ -536,7 +536,7 @@ def _accepts(data: Any) -> dict[str, Any] | None:
 
 
 # caplog is cleared by the test itself for each example.
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=batches())
 def test_property_every_record_is_answered_exactly_once(
     records: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
