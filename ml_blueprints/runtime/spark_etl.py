@@ -417,10 +417,10 @@ def process(
             F.struct(
                 check_col.getField(contract.EVENT_ID).alias(contract.EVENT_ID),
                 check_col.getField(contract.EVENT_TYPE).alias(contract.EVENT_TYPE),
-                F.timestamp_millis(check_col.getField("event_time_ms")).alias(contract.EVENT_TIME),
-                F.timestamp_millis(check_col.getField("ingested_at_ms")).alias(INGESTED_AT),
+                _sql("timestamp_millis", "event_time_ms").alias(contract.EVENT_TIME),
+                _sql("timestamp_millis", "ingested_at_ms").alias(INGESTED_AT),
                 *(payload_col.getField(field.name).alias(field.name) for field in payload),
-                F.date_from_unix_date(check_col.getField("event_day")).alias(PARTITION_COLUMN),
+                _sql("date_from_unix_date", "event_day").alias(PARTITION_COLUMN),
             ).alias(_ROW)
         )
         # Materialize the merged rows before the write replaces the partitions they were read
@@ -477,6 +477,12 @@ def process(
     return counts
 
 
+def _sql(function: str, field: str) -> Column:
+    """A SQL function of a field of the checked line (SQL: in PySpark only from 3.5 on, in
+    Spark SQL since 3.1, so the job also runs on Glue 4.0)."""
+    return F.expr(f"{function}(`{_CHECK}`.`{field}`)")
+
+
 def _quarantine_rows(rejected: DataFrame, failed: DataFrame) -> DataFrame:
     def rows(frame: DataFrame, reason: Column) -> DataFrame:
         raw_base64 = F.col(f"{_CHECK}.raw_base64")
@@ -506,7 +512,13 @@ def run(
         removed = fileio.remove_uncommitted_batches(spark, quarantine_path, committed)
         if removed:
             LOG.warning("spark_etl: removed the quarantine of failed run(s) %s", removed)
-        files = fileio.list_input_files(spark, input_path)
+        # never the job's own outputs, should they lie under the input path
+        outputs = [fileio.qualified(spark, path) for path in (output_path, quarantine_path)]
+        files = [
+            name
+            for name in fileio.list_input_files(spark, input_path)
+            if not any(fileio.is_under(name, output) for output in outputs)
+        ]
         pending = [name for name in files if name not in processed]
         skipped = len(files) - len(pending)
         if not pending:

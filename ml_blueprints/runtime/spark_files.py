@@ -48,6 +48,19 @@ def child(path: str, name: str) -> str:
     return f"{path.rstrip('/')}/{name}"
 
 
+def qualified(spark: SparkSession, path: str) -> str:
+    """``path`` as the file system names it (scheme and authority, e.g. ``file:/tmp/x``)."""
+    fs, hadoop_path = filesystem(spark, path)
+    return str(fs.makeQualified(hadoop_path).toString())
+
+
+def is_under(path: str, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or in it; both qualified, ``file:///`` and ``file:/``
+    alike."""
+    path, directory = (p.replace(":///", ":/", 1).rstrip("/") for p in (path, directory))
+    return path == directory or path.startswith(directory + "/")
+
+
 def list_input_files(spark: SparkSession, input_path: str) -> list[str]:
     """Every file under ``input_path`` (recursively; names starting with ``_`` or ``.``
     skipped, as Spark does), as Hadoop path strings, sorted; none if the path is missing."""

@@ -480,30 +480,33 @@ def test_a_missing_or_empty_input_is_a_run_with_nothing_to_do(
 def test_main_on_an_input_where_every_line_is_malformed(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    raw, output, quarantine = tmp_path / "raw", tmp_path / "curated", tmp_path / "quarantine"
+    # the outputs under the input path: the job never reads them back as input
+    raw = tmp_path / "raw"
+    output, quarantine = raw / "curated", raw / "quarantine"
     write_lines(raw, "events/bad.jsonl", ["oops", "[1]", '{"a":1,"A":2}'])
     write_lines(raw, "events/empty.jsonl.gz", [])
-    code = spark_etl.main(
-        [
-            "--JOB_NAME",  # what Glue adds is ignored
-            "etl",
-            "--input-path",
-            str(raw),
-            "--output-path",
-            str(output),
-            "--quarantine_path",  # the Glue spelling works too
-            str(quarantine),
-            "--job-bookmark-option",
-            "job-bookmark-disable",
-        ]
-    )
-    assert code == 0
+    arguments = [
+        "--JOB_NAME",  # what Glue adds is ignored
+        "etl",
+        "--input-path",
+        str(raw),
+        "--output-path",
+        str(output),
+        "--quarantine_path",  # the Glue spelling works too
+        str(quarantine),
+        "--job-bookmark-option",
+        "job-bookmark-disable",
+    ]
+    assert spark_etl.main(arguments) == 0
     expected = counts(read=3, new=0, duplicates=0, merged=0, replaced=0, quarantined=3, files=2)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
     assert not output.exists()  # nothing to curate: no write
     reasons = sorted(row["quarantine_reason"] for row in quarantine_rows(quarantine))
     assert reasons == ["duplicate_field", "not_an_object", "not_json"]
     assert spark.range(1).count() == 1  # main reused the fixture's session, left it running
+    assert spark_etl.main(arguments) == 0  # again: the two files are in the ledger
+    again = counts(read=0, new=0, duplicates=0, merged=0, replaced=0, files=0, skipped=2)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == again
 
 
 # --- one line, without Spark ------------------------------------------------------------------
