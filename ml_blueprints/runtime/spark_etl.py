@@ -1,6 +1,7 @@
 """Spark ETL: raw events (JSON Lines) in the lake's raw zone -> curated Parquet by event date.
 
-Runs as an AWS Glue 5.0 job (Spark 3.5), as an EMR step or under plain Spark (Python 3.9+).
+Runs as an AWS Glue 5.0 job (Spark 3.5), as an EMR step or under plain Spark (Python 3.9+; no
+PySpark function newer than Spark 3.3).
 It needs three modules beside it, shipped with it as one zip (Glue ``--extra-py-files``, EMR
 ``spark-submit --py-files``): :mod:`event_contract`, the rules the Firehose transform applies
 too, :mod:`spark_files`, the input files and the ledger, and :mod:`spark_schema`, the payload
@@ -9,7 +10,8 @@ types.
 Input (``input_path``, every file under it, gzip (``.gz``) or not; names starting with ``_`` or
 ``.`` skipped)
     Lines of text, each one event as :mod:`event_contract` defines it, as Firehose writes them
-    after its transform. Lines holding nothing but whitespace are not events (not counted).
+    after its transform. Lines holding nothing but JSON whitespace (space, tab, CR, LF) are
+    not events (not counted).
     Every other line is checked with :func:`event_contract.check_event`, the transform's own
     check, in Python: a line is curated exactly when the transform would accept it, and
     quarantined with the transform's reason otherwise. Nothing a line holds can fail the run.
@@ -41,14 +43,16 @@ Curated output (``output_path``)
     use). Columns: ``event_id``, ``event_type`` (strings), ``event_time``, ``ingested_at``
     (timestamps), then one per payload field, named in lower case (as the Glue Data Catalog and
     Athena name columns; the contract rejects an event holding two names that fold alike),
-    sorted by name, with the types of :mod:`spark_schema`: every value kept, numbers exactly
-    (a field absent and a field ``null`` are the same). For every date in this run's events, the
-    existing rows of that date's partition (and only of those dates: one directory each) are
-    read and merged with this run's rows, types reconciled (:func:`spark_schema.common_type`),
-    and the merged rows replace those partitions (dynamic partition overwrite); every other
-    date is left alone, its files untouched. Partitions a run does not touch keep the types
-    they were written with, so two dates can hold a column with different types (``bigint``
-    in one, ``double`` in another) until a run touches both.
+    sorted by name, with the types of :mod:`spark_schema`: every value kept (a field absent and
+    a field ``null`` are the same), integers exactly, other numbers as their nearest double (as
+    RFC 8259 advises for interoperable JSON; the raw zone keeps their digits), or their text
+    in a ``string`` column. One type per column for all the dates a run writes. For every date
+    in this run's events, the existing rows of that date's partition (and only of those dates:
+    one directory each) are read and merged with this run's rows, types reconciled
+    (:func:`spark_schema.common_type`), and the merged rows replace those partitions (dynamic
+    partition overwrite); every other date is left alone, its files untouched. Partitions a
+    run does not touch keep the types they were written with, so two dates can hold a column
+    with different types (``bigint`` in one, ``double`` in another) until a run touches both.
 
 Quarantine output (``quarantine_path/batch=<id>/``, one directory per run)
     JSON Lines with ``quarantine_reason`` (the contract's reason, or ``internal_error``),
