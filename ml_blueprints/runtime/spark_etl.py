@@ -10,8 +10,8 @@ types.
 Input (``input_path``, every file under it, gzip (``.gz``) or not; names starting with ``_`` or
 ``.`` skipped)
     Lines of text, each one event as :mod:`event_contract` defines it, as Firehose writes them
-    after its transform. Lines holding nothing but JSON whitespace (space, tab, CR, LF) are
-    not events (not counted).
+    after its transform; a line ends at LF (a CR before it or between tokens is JSON
+    whitespace). Lines holding nothing but JSON whitespace are not events (not counted).
     Every other line is checked with :func:`event_contract.check_event`, the transform's own
     check, in Python: a line is curated exactly when the transform would accept it, and
     quarantined with the transform's reason otherwise. Nothing a line holds can fail the run.
@@ -368,7 +368,10 @@ def process(
     """Check every line of ``files``, merge the valid events into the curated partitions of
     their dates, write both outputs (the quarantine to ``batch=<batch>``), return the counts
     (``files_skipped`` 0). Writes no ledger entry: :func:`run` does."""
-    lines = spark.read.text([fileio.literal(name) for name in files]).select(
+    # One event a line, lines ending at LF only, as Firehose writes them: a CR before it (a
+    # CRLF file) or between tokens is JSON whitespace, as it is for the transform.
+    reader = spark.read.option("lineSep", "\n")
+    lines = reader.text([fileio.literal(name) for name in files]).select(
         F.col("value").cast("binary").alias(_DATA), F.input_file_name().alias(_FILE)
     )
     check = F.udf(check_line, _CHECKED)

@@ -110,6 +110,7 @@ BATCH_2_LINES = [
 BATCH_3 = "events/year=2026/month=11/day=25/hour=11/batch-3.jsonl.gz"
 BATCH_3_LINES = [BATCH_1_LINES[1]]  # exact duplicate of e2, in another gzip file
 BATCH_4 = "events/year=2026/month=11/day=25/hour=12/batch-4.jsonl"
+BATCH_5 = "events/year=2026/month=11/day=25/hour=13/batch-5.jsonl"
 
 EXPECTED_DATES = {
     "e1": DAY_A,
@@ -122,6 +123,8 @@ EXPECTED_DATES = {
     "t1": DAY_A,
     "old": date(1850, 6, 1),
     "first": date(1, 1, 1),
+    "c1": DAY_A,
+    "c2": DAY_A,
 }
 EXPECTED_QUARANTINE = Counter(
     {
@@ -191,6 +194,10 @@ def first_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     write_lines(raw, BATCH_2, BATCH_2_LINES)
     write_lines(raw, BATCH_3, BATCH_3_LINES)
     write_lines(raw, BATCH_4, [NOT_UTF8])
+    # CRLF line endings, and a CR between tokens: JSON whitespace, as for the transform
+    crlf = (event("c1", amount=4) + "\r\n" + event("c2").replace(", ", ",\r ") + "\r\n").encode()
+    (raw / BATCH_5).parent.mkdir(parents=True)
+    (raw / BATCH_5).write_bytes(crlf)
     write_lines(raw, "events/_SUCCESS", ["not an input file"])
     write_lines(raw, "events/.part.crc", ["not an input file"])
     output, quarantine = root / "curated", root / "quarantine"
@@ -266,9 +273,9 @@ def quarantine_rows(quarantine: Path) -> list[dict[str, Any]]:
 
 
 def test_first_run_counts(first_run: Run) -> None:
-    # 5 + 24 (not blank) + 1 + 1 lines; e1, e2, e3 twice
+    # 5 + 24 (not blank) + 1 + 1 + 2 lines; e1, e2, e3 twice
     assert first_run.counts == counts(
-        read=31, new=10, duplicates=3, merged=0, replaced=0, quarantined=18, files=4
+        read=33, new=12, duplicates=3, merged=0, replaced=0, quarantined=18, files=5
     )
 
 
@@ -320,6 +327,7 @@ def test_curated_rows(first_run: Run, spark: SparkSession) -> None:
     assert rows["e1"]["user"] == {"id": 7, "name": "Zoë", "tags": ["a", "b"]}
     assert rows["e2"]["text"] == "日本語 ✓ café"
     assert rows["e4"]["event_type"] == "view"
+    assert rows["c1"]["amount"] == 4.0 and rows["c2"]["event_type"] == "click"  # CRLF file
     assert rows["n1"]["big"] == Decimal("123456789012345678901234567890")
     assert rows["n1"]["precise"] == 0.1 and rows["n1"]["z"] == 0
     assert (rows["w1"]["_corrupt_record"], rows["w1"]["__row"]) == ("x", 1)
@@ -367,11 +375,12 @@ def test_the_ledger_lists_the_processed_files_and_a_second_run_skips_them(
         "batch-2.jsonl",
         "batch-3.jsonl.gz",
         "batch-4.jsonl",
+        "batch-5.jsonl",
     ]
     output, quarantine = copy_run(first_run, tmp_path)
     before = {day: files_of(partition(output, day)) for day in (DAY_A, DAY_B)}
     again = spark_etl.run(spark, str(first_run.input_path), str(output), str(quarantine))
-    assert again == counts(read=0, new=0, duplicates=0, merged=0, replaced=0, files=0, skipped=4)
+    assert again == counts(read=0, new=0, duplicates=0, merged=0, replaced=0, files=0, skipped=5)
     assert {day: files_of(partition(output, day)) for day in (DAY_A, DAY_B)} == before
 
 
@@ -387,7 +396,7 @@ def test_a_retry_after_a_failure_changes_nothing(
     quarantined_before = Counter(map(json.dumps, quarantine_rows(quarantine)))
     again = spark_etl.run(spark, str(first_run.input_path), str(output), str(quarantine))
     assert again == counts(
-        read=31, new=0, duplicates=13, merged=10, replaced=0, quarantined=18, files=4
+        read=33, new=0, duplicates=15, merged=12, replaced=0, quarantined=18, files=5
     )
     assert curated_rows(spark, output) == before
     assert Counter(map(json.dumps, quarantine_rows(quarantine))) == quarantined_before
