@@ -282,6 +282,11 @@ def read_existing(spark: SparkSession, output_path: str, dates: Iterable[date]) 
         names = [status.getPath().getName() for status in fs.listStatus(path) if status.isFile()]
         if [name for name in names if not name.startswith(("_", "."))]:
             directories.append(directory)
+    LOG.info(
+        "spark_etl: %d date(s) in this run, %d of them already curated (merged)",
+        len(set(dates)),
+        len(directories),
+    )
     if not directories:
         return []
     reader = spark.read.option("mergeSchema", "true").option("basePath", output_path)
@@ -391,11 +396,6 @@ def process(
         ).collect()[0]
         dates = [_EPOCH_DAY + timedelta(days=day) for day in stats["days"]]
         existing = read_existing(spark, output_path, dates)
-        LOG.info(
-            "spark_etl: %d date(s) in this run, %d of them already curated (merged)",
-            len(dates),
-            len(existing),
-        )
         payload = schema.storable(
             schema.merge_types(
                 [
