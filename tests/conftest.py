@@ -179,7 +179,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     so it overlaps with the tests that run first: the Spark JVM, the fine-tuning run (a tiny
     model trained on CPU), the example apps, the wheel."""
     selected = {item.nodeid.split("::", 1)[0] for item in session.items}
-    if selected & {"tests/runtime/test_spark_etl.py", "tests/runtime/test_training_data.py"}:
+    if selected & {
+        "tests/runtime/test_spark_etl.py",
+        "tests/runtime/test_spark_properties.py",
+        "tests/runtime/test_training_data.py",
+    }:
         from tests.runtime.conftest import warm_up
 
         warm_up(Path(tempfile.mkdtemp(prefix="mlbp-spark-")))

@@ -47,6 +47,8 @@ from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
 TRANSFORM_MODULE = "firehose_transform"
+#: The module of validation rules the transform imports, shipped beside it in the bundle.
+CONTRACT_MODULE = "event_contract"
 #: Namespace of the metrics the transform publishes through CloudWatch embedded metrics.
 TRANSFORM_METRICS_NAMESPACE = "MlBlueprints/FirehoseTransform"
 DEFAULT_REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "event_type", "event_time")
@@ -392,7 +394,8 @@ class StreamingIngestion(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler=f"{TRANSFORM_MODULE}.handler",
             code=lambda_.Code.from_asset(
-                str(RUNTIME_DIR), exclude=["*", f"!{TRANSFORM_MODULE}.py"]
+                str(RUNTIME_DIR),
+                exclude=["*", f"!{TRANSFORM_MODULE}.py", f"!{CONTRACT_MODULE}.py"],
             ),
             memory_size=memory,
             timeout=cdk.Duration.seconds(timeout),

@@ -199,8 +199,17 @@ def test_the_example_step_runs_the_etl_script(sandbox_project: Synthesized) -> N
     assert props["ActionOnFailure"] == "CONTINUE"
     args = props["HadoopJarStep"]["Args"]
     assert props["HadoopJarStep"]["Jar"] == "command-runner.jar"
-    assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"]
+    assert args[:4] == ["spark-submit", "--deploy-mode", "cluster", "--py-files"]
     assert "--input-path" in args and "--output-path" in args and "--quarantine-path" in args
+    # the script's modules: one zip on the step's Python path, readable by the instances
+    stack = sandbox_project.stack("Emr")
+    modules = next(c for c in stack.node.children if c.node.id == "EtlModules")
+    assert args[4] == stack.resolve(modules.s3_object_url)
+    spark: SparkCluster = stack.cluster
+    statements = {s["Sid"]: s for s in _policy(sandbox_project, "Emr", spark.instance_role)}
+    read = statements["ReadTheEtlModules"]
+    assert read["Action"] == "s3:GetObject"
+    assert read["Resource"]["Fn::Join"][1][-1] == "/" + stack.resolve(modules.s3_object_key)
 
 
 def test_the_network_gets_the_endpoints_emr_needs(sandbox_project: Synthesized) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import sys
 from typing import Any
 
 import aws_cdk as cdk
@@ -253,11 +256,38 @@ def test_transform_function_runs_in_the_vpc_without_egress(project: Synthesized)
     assert "LoggingConfig" in props
 
 
-def test_transform_bundle_holds_only_the_transform_module(project: Synthesized) -> None:
+def test_transform_bundle_holds_the_transform_and_its_contract_only(project: Synthesized) -> None:
     _, function = _one(project, "RealTime", "AWS::Lambda::Function")
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     files = sorted(p.name for p in (project.outdir / f"asset.{asset_hash}").iterdir())
-    assert files == ["firehose_transform.py"]
+    assert files == ["event_contract.py", "firehose_transform.py"]
+
+
+def test_transform_bundle_runs_on_its_own(project: Synthesized) -> None:
+    """The bundle as Lambda runs it: no site-packages, so no ml_blueprints package."""
+    _, function = _one(project, "RealTime", "AWS::Lambda::Function")
+    bundle = (
+        project.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    )
+    data = base64.b64encode(b'{"event_id":"e1","event_type":"T","event_time":1795536309123}')
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import firehose_transform as t; "
+        "assert 'ml_blueprints' not in sys.modules, 'the bundle must not need the package'; "
+        "event = {'records': [{'recordId': '1', 'data': sys.argv[2]}]}; "
+        "print(json.dumps(t.handler(event, None)['records']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(bundle), data.decode()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    [answer] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["result"] == "Ok"
+    assert base64.b64decode(answer["data"]) == (
+        b'{"event_id":"e1","event_type":"t","event_time":"2026-11-24T16:05:09.123Z"}\n'
+    )
 
 
 def test_without_a_vpc_or_reservation_the_function_has_neither(
