@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_blueprints._node_hook import wheel_node
+from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT_MODULES
 from ml_blueprints.toolchain import MIN_NODE_MAJOR, node_major
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -172,9 +173,14 @@ def test_the_assets_are_staged_from_the_installed_files() -> None:
     # The Spark script, uploaded as a file (staged as asset.<hash>.py).
     scripts = [p for p in sources if p.is_file() and p.suffix == ".py"]
     assert [p.read_bytes() for p in scripts] == [(installed / "spark_etl.py").read_bytes()]
-    # The transform's Lambda bundle: the transform module and nothing else.
-    bundles = [p for p in sources if p.is_dir() and (p / "firehose_transform.py").is_file()]
-    assert len(bundles) == 1
-    assert sorted(p.name for p in bundles[0].iterdir()) == ["firehose_transform.py"]
-    transform = bundles[0] / "firehose_transform.py"
-    assert transform.read_bytes() == (installed / "firehose_transform.py").read_bytes()
+    # The transform's Lambda bundle: the transform and the event contract, nothing else; the
+    # Spark job's modules (zipped on upload): exactly those the job imports.
+    for first, expected in (
+        ("firehose_transform.py", ["event_contract.py", "firehose_transform.py"]),
+        ("spark_files.py", sorted(SCRIPT_MODULES)),
+    ):
+        bundles = [p for p in sources if p.is_dir() and (p / first).is_file()]
+        assert len(bundles) == 1, first
+        assert sorted(p.name for p in bundles[0].iterdir()) == expected
+        for name in expected:
+            assert (bundles[0] / name).read_bytes() == (installed / name).read_bytes(), name
