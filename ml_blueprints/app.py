@@ -33,8 +33,10 @@ def build_app(
     data_lake = DataLakeStack(app, "DataLake", settings=settings)
     RealTimeStack(app, "RealTime", settings=settings, data_lake=data_lake)
     analytics = AnalyticsStack(app, "Analytics", settings=settings, data_lake=data_lake)
-    MlStack(app, "Ml", settings=settings, data_lake=data_lake)
-    ServingStack(app, "Serving", settings=settings, data_lake=data_lake, analytics=analytics)
+    serving = ServingStack(
+        app, "Serving", settings=settings, data_lake=data_lake, analytics=analytics
+    )
+    MlStack(app, "Ml", settings=settings, data_lake=data_lake, serving=serving)
     if settings.emr:
         EmrStack(app, "Emr", settings=settings, data_lake=data_lake)
     if settings.governance:

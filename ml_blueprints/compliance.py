@@ -182,7 +182,7 @@ def acknowledged_findings(root: IConstruct) -> list[AcknowledgedFinding]:
             if entry.type != key:
                 continue
             for rule_id, reason in dict(entry.data).items():
-                source, _, finding = rule_id.rpartition("::")
+                source, _, finding = rule_id.partition("::")
                 found.append(AcknowledgedFinding(construct.node.path, source, finding, str(reason)))
     return found
 
@@ -190,7 +190,8 @@ def acknowledged_findings(root: IConstruct) -> list[AcknowledgedFinding]:
 def acknowledge_wildcard_resources(
     scope: IConstruct, resources: list[str] | tuple[str, ...], reason: str
 ) -> None:
-    """Acknowledge the ``AwsSolutions-IAM5[Resource::...]`` finding of each of ``resources``.
+    """Acknowledge the ``AwsSolutions-IAM5[Resource::...]`` finding of each of ``resources``
+    that has a wildcard once resolved (the others raise no finding and are skipped).
 
     cdk-nag names the finding after the resource's final CloudFormation value, which for a
     reference to another stack is only known once CDK has resolved cross-stack references.
@@ -211,29 +212,65 @@ class _LateWildcardAcknowledgment:
 
     def validate(self) -> list[str]:
         for resource in self._resources:
-            acknowledge(self._scope, wildcard_resource_finding(self._scope, resource), self._reason)
+            finding = wildcard_resource_finding(self._scope, resource)
+            if "*" in finding.removeprefix("AwsSolutions-IAM5"):
+                # cdk-nag reports only resources with a wildcard; a resource that resolves to
+                # none (a literal model URI, an image repository) is acknowledged by nobody.
+                acknowledge(self._scope, finding, self._reason)
         return []
 
 
 def wildcard_resource_finding(scope: IConstruct, resource: str) -> str:
     """The ``AwsSolutions-IAM5[Resource::...]`` finding cdk-nag reports for ``resource``.
 
-    cdk-nag names a resource by its resolved value: literal text as is, ``Fn::GetAtt`` as
-    ``<LogicalId.Attribute>``, ``Ref`` as ``<LogicalId>``, and any other intrinsic (a
-    cross-stack reference, say) as compact JSON; ``Fn::Join`` pieces are concatenated.
+    cdk-nag names a resource by its value as resolved in ``scope``'s stack, flattened by
+    :func:`flatten_cfn_reference`. Call it once cross-stack references are resolved (from a
+    construct validation, as :func:`acknowledge_wildcard_resources` does): only then is a
+    reference to another stack's resource the ``Fn::ImportValue`` (strong reference) or the
+    output lookup (weak reference) that cdk-nag sees.
     """
     from aws_cdk import Stack  # local: keep the module's import surface small
 
-    def render(value: object) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, dict) and "Fn::GetAtt" in value:
-            logical_id, attribute = value["Fn::GetAtt"]
-            return f"<{logical_id}.{attribute}>"
-        if isinstance(value, dict) and "Ref" in value:
-            return f"<{value['Ref']}>"
-        if isinstance(value, dict) and "Fn::Join" in value and value["Fn::Join"][0] == "":
-            return "".join(render(part) for part in value["Fn::Join"][1])
-        return json.dumps(value, separators=(",", ":"))
+    flat = flatten_cfn_reference(Stack.of(scope).resolve(resource))
+    return f"AwsSolutions-IAM5[Resource::{flat}]"
 
-    return f"AwsSolutions-IAM5[Resource::{render(Stack.of(scope).resolve(resource))}]"
+
+def flatten_cfn_reference(value: object) -> str:
+    """A resolved CloudFormation value as cdk-nag 3 flattens it to name a finding.
+
+    A port of cdk-nag's ``flattenCfnReference`` (``src/utils/flatten-cfn-reference.ts``):
+    text as is, with ``${`` and ``}`` turned into ``<`` and ``>``; ``Fn::Join`` pieces joined
+    with its delimiter; ``Fn::Sub`` as its (flattened) argument; ``Fn::GetAtt`` as
+    ``<LogicalId.Attribute>``; ``Fn::ImportValue`` as the export's name, without the
+    intrinsic; ``Ref`` as ``<LogicalId>``; anything else (a weak cross-stack reference, a
+    list, a number) as compact JSON. The checks run in that order, and an intrinsic counts
+    only when its value is truthy in JavaScript, as in cdk-nag.
+    """
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if _js_truthy(value.get("Fn::Join")):
+            delimiter, items = value["Fn::Join"]
+            return str(delimiter).join(flatten_cfn_reference(item) for item in items)
+        if _js_truthy(value.get("Fn::Sub")):
+            return flatten_cfn_reference(value["Fn::Sub"])
+        if _js_truthy(value.get("Fn::GetAtt")):
+            logical_id, attribute = value["Fn::GetAtt"]
+            return f"<{flatten_cfn_reference(logical_id)}.{flatten_cfn_reference(attribute)}>"
+        if _js_truthy(value.get("Fn::ImportValue")):
+            return flatten_cfn_reference(value["Fn::ImportValue"])
+        if _js_truthy(value.get("Ref")):
+            return f"<{flatten_cfn_reference(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _js_truthy(value: object) -> bool:
+    """JavaScript truthiness: only ``undefined``/``null``, ``false``, ``0``, ``NaN`` and
+    ``""`` are false (an empty list or object is true)."""
+    if value is None or value is False or value == "":
+        return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value == value and value != 0  # NaN != NaN
+    return True

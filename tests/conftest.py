@@ -162,20 +162,57 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return not any(path == deploy or deploy in path.parents for path in named)
 
 
+#: Test files that wait for background work (started below): they run last, so the work has
+#: the whole suite to finish in.
+RUN_LAST = ("tests/runtime/test_fine_tuning.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests of :data:`RUN_LAST` to the end, in their order."""
+    last = [item for item in items if item.nodeid.split("::", 1)[0] in RUN_LAST]
+    if last:
+        items[:] = [item for item in items if item not in last] + last
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Start the slow, independent work in the background as soon as the tests are known,
-    so it overlaps with the tests that run first: the Spark JVM, the README example."""
+    so it overlaps with the tests that run first: the Spark JVM, the fine-tuning run (a tiny
+    model trained on CPU), the example apps, the wheel."""
     selected = {item.nodeid.split("::", 1)[0] for item in session.items}
-    if "tests/runtime/test_spark_etl.py" in selected:
+    if selected & {
+        "tests/runtime/test_spark_etl.py",
+        "tests/runtime/test_spark_properties.py",
+        "tests/runtime/test_training_data.py",
+    }:
         from tests.runtime.conftest import warm_up
 
         warm_up(Path(tempfile.mkdtemp(prefix="mlbp-spark-")))
-    if "tests/test_readme.py" in selected:
-        from tests.test_readme import start_example
+    if "tests/runtime/test_fine_tuning.py" in selected:
+        from tests.runtime.test_fine_tuning import start_background_run
 
-        start_example()
+        start_background_run()
+    if "tests/test_examples.py" in selected:
+        from tests.test_examples import start_examples
+
+        start_examples()
+    if "tests/test_packaging.py" in selected:
+        from tests.test_packaging import start_build
+
+        start_build()
     if selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
         from tests.cli.background import start_consumer_app, start_sandbox_default
 
         start_sandbox_default()
         start_consumer_app()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How long the examples took to synthesize next to an empty app, in this run."""
+    examples = sys.modules.get("tests.test_examples")
+    seconds = examples.timings() if examples is not None else {}
+    if "multi_stack" in seconds and "empty" in seconds:
+        terminalreporter.write_line(
+            "examples synth (no context, fresh process): "
+            + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
+            + f"; multi-stack / empty app: {seconds['multi_stack'] / seconds['empty']:.2f}x"
+        )

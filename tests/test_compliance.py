@@ -3,6 +3,7 @@ acknowledgment is specific, used and explained, and cfn-lint finds no errors."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -10,12 +11,15 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_redshiftserverless as redshiftserverless
 from aws_cdk import aws_s3 as s3
+from cdk_nag import AwsSolutionsChecks
 
 from ml_blueprints.compliance import (
     acknowledge,
+    acknowledge_wildcard_resources,
     acknowledged_findings,
     apply_rule_packs,
     check_reason,
+    flatten_cfn_reference,
 )
 from ml_blueprints.packs import RULE_PACKS
 from ml_blueprints.report import lint_errors, read_validation_report, templates
@@ -131,3 +135,69 @@ def test_acknowledge_qualifies_the_rule_with_its_pack() -> None:
         if m.type == cdk.Validations.ACKNOWLEDGED_RULES_METADATA_KEY
     ]
     assert entries == [{"AwsSolutions::AwsSolutions-IAM5[Resource::*]": reason}]
+
+
+@pytest.mark.parametrize(
+    ("value", "flat"),
+    [
+        ("arn:aws:s3:::bucket/*", "arn:aws:s3:::bucket/*"),
+        ("arn:${AWS::Partition}:s3:::b/{x}", "arn:<AWS::Partition>:s3:::b/{x>"),  # as JS does
+        ({"Fn::GetAtt": ["Bucket1", "Arn"]}, "<Bucket1.Arn>"),
+        ({"Ref": "AWS::Region"}, "<AWS::Region>"),
+        ({"Fn::ImportValue": "Base:ExportsOutputBucketArn"}, "Base:ExportsOutputBucketArn"),
+        (
+            {"Fn::Join": ["", [{"Fn::ImportValue": "Base:Arn"}, "/events/*"]]},
+            "Base:Arn/events/*",
+        ),
+        ({"Fn::Join": [":", ["arn", {"Ref": "AWS::Partition"}, "s3"]]}, "arn:<AWS::Partition>:s3"),
+        ({"Fn::Sub": "arn:${AWS::Partition}:s3:::b/*"}, "arn:<AWS::Partition>:s3:::b/*"),
+        (
+            {"Fn::GetStackOutput": {"StackName": "s", "OutputName": "o"}},
+            '{"Fn::GetStackOutput":{"StackName":"s","OutputName":"o"}}',
+        ),
+        ({"Fn::Sub": ["x-${y}", {"y": "z"}]}, '["x-${y}",{"y":"z"}]'),
+        ({"Ref": ""}, '{"Ref":""}'),  # a falsy value is not an intrinsic to cdk-nag
+        (None, ""),
+    ],
+)
+def test_flatten_cfn_reference_renders_like_cdk_nag(value: object, flat: str) -> None:
+    assert flatten_cfn_reference(value) == flat
+
+
+def test_wildcard_acknowledgments_match_strong_and_weak_cross_stack_references(
+    tmp_path: Path,
+) -> None:
+    from aws_cdk import aws_iam as iam
+
+    for strength in ("strong", "weak"):
+        outdir = tmp_path / strength
+        app = cdk.App(
+            context={"@aws-cdk/core:defaultCrossStackReferences": strength}, outdir=str(outdir)
+        )
+        producer = cdk.Stack(app, "Producer")
+        bucket = s3.Bucket(producer, "Bucket")
+        consumer = cdk.Stack(app, "Consumer")
+        policy = iam.ManagedPolicy(
+            consumer,
+            "Policy",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"], resources=[bucket.arn_for_objects("events/*")]
+                )
+            ],
+        )
+        acknowledge_wildcard_resources(
+            policy,
+            [bucket.arn_for_objects("events/*"), bucket.bucket_arn],
+            "Objects under one prefix of one bucket, named at run time: the point of the test.",
+        )
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+        with contextlib.suppress(RuntimeError):  # the bare bucket has findings of its own
+            app.synth()
+        summary = read_validation_report(outdir)
+        iam5 = [f for f in summary.open_findings["AwsSolutions"] if "IAM5" in f]
+        assert iam5 == [], strength
+        [acknowledged] = [a for a in summary.acknowledged if "IAM5" in a.rule]
+        assert acknowledged.acknowledged_at == "Consumer/Policy"
+        expected = "Producer:ExportsOutput" if strength == "strong" else '{"Fn::GetStackOutput"'
+        assert acknowledged.rule.startswith(f"AwsSolutions-IAM5[Resource::{expected}"), acknowledged

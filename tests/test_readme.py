@@ -1,58 +1,56 @@
-"""The README's reuse example runs as written, against the same rule packs."""
+"""The README's reuse code blocks are the examples in examples/, word for word.
+
+The examples themselves are run as a consumer runs them in tests/test_examples.py; here the
+README is checked against them, so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
-from typing import Any
 
-from tests.conftest import FEATURE_FLAGS, ROOT
+from tests.conftest import ROOT
+
+EXAMPLES = ROOT / "examples"
 
 
-def _example() -> str:
+def _reuse_section() -> str:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Reuse a construct in your own CDK app", 1)[1]
-    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
-    assert match, "the README's reuse section has a python example"
-    return match.group(1)
+    return section.split("\n## ", 1)[0]
 
 
-_run: dict[str, Any] = {}
+def _without_docstring(source: str) -> str:
+    """An example's code after its module docstring (the README introduces it in prose)."""
+    match = re.match(r'\s*""".*?"""\n+', source, re.DOTALL)
+    return source[match.end() :] if match else source
 
 
-def start_example() -> None:
-    """Run the README example as the CDK CLI runs an app (its own process, cdk.json's context,
-    an output directory), in the background (started by the root conftest)."""
-    if "process" in _run:
-        return
-    outdir = Path(tempfile.mkdtemp(prefix="mlbp-readme-"))
-    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(FEATURE_FLAGS), "CDK_OUTDIR": str(outdir)}
-    script = outdir / "readme_app.py"
-    script.write_text(_example())
-    _run["outdir"] = outdir
-    _run["process"] = subprocess.Popen(
-        [sys.executable, str(script)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _examples() -> dict[str, str]:
+    return {
+        path.parent.name: _without_docstring(path.read_text())
+        for path in sorted(EXAMPLES.glob("*/app.py"))
+    }
 
 
-def test_readme_reuse_example_synthesizes_cleanly() -> None:
-    start_example()
-    _, stderr = _run["process"].communicate(timeout=600)
-    assert _run["process"].returncode == 0, stderr[-3000:]
-    outdir: Path = _run["outdir"]
-    template = json.loads((outdir / "MyLakeStack.template.json").read_text())
-    types = [r["Type"] for r in template["Resources"].values()]
-    assert types.count("AWS::S3::Bucket") == 3  # raw, curated and the access-logs bucket
-    assert "AWS::EC2::VPC" in types
-    report = json.loads((outdir / "validation-report.json").read_text())
-    assert {p["conclusion"] for p in report["pluginReports"]} == {"success"}
+def test_every_python_block_of_the_reuse_section_is_an_example() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", _reuse_section(), re.DOTALL)
+    examples = _examples()
+    assert blocks, "the README's reuse section has no python example"
+    for block in blocks:
+        matching = [name for name, code in examples.items() if code == block]
+        assert matching, f"this README block is not an example in examples/:\n{block[:400]}"
+    assert examples["lake"] in blocks  # the data lake example is shown in full
+
+
+def test_the_reuse_section_names_every_example() -> None:
+    section = _reuse_section()
+    for name in _examples():
+        assert f"examples/{name}/app.py" in section, name
+
+
+def test_the_examples_import_only_the_public_surface() -> None:
+    for name, path in ((p.parent.name, p) for p in EXAMPLES.glob("*/app.py")):
+        imports = re.findall(r"^from (ml_blueprints[\w.]*) import", path.read_text(), re.M)
+        assert set(imports) <= {"ml_blueprints.constructs", "ml_blueprints.compliance"}, name
+        assert Path(path).read_text().startswith('"""'), f"{name}: say what the example shows"

@@ -1,147 +1,147 @@
 """Spark ETL: raw events (JSON Lines) in the lake's raw zone -> curated Parquet by event date.
 
-Runs as an AWS Glue 5.0 job (Spark 3.5, Python 3.11) or under plain Spark. Self-contained:
-imports nothing from this project, so Glue can run the file on its own.
+Runs as an AWS Glue 5.0 job (Spark 3.5), as an EMR step or under plain Spark (Python 3.9+; no
+PySpark function newer than Spark 3.3).
+It needs three modules beside it, shipped with it as one zip (Glue ``--extra-py-files``, EMR
+``spark-submit --py-files``): :mod:`event_contract`, the rules the Firehose transform applies
+too, :mod:`spark_files`, the input files and the ledger, and :mod:`spark_schema`, the payload
+types.
 
-Input (``input_path``, read recursively, no partition discovery)
-    JSON Lines, optionally gzip-compressed (``.gz``), one event per line, as Firehose writes
-    it after its Lambda transform: an object with ``event_id`` (string), ``event_type``
-    (string), ``event_time`` and ``ingested_at`` (ISO-8601 UTC, e.g.
-    ``2026-11-24T16:05:09.123Z``) and any other payload fields (strings, numbers, nested
-    objects). Lines are parsed in PERMISSIVE mode with a ``_corrupt_record`` column.
+Input (``input_path``, every file under it, gzip (``.gz``) or not; names starting with ``_`` or
+``.`` skipped)
+    Lines of text, each one event as :mod:`event_contract` defines it, as Firehose writes them
+    after its transform; a line ends at LF (a CR before it or between tokens is JSON
+    whitespace). Lines holding nothing but JSON whitespace are not events (not counted).
+    Every other line is checked with :func:`event_contract.check_event`, the transform's own
+    check, in Python: a line is curated exactly when the transform would accept it, and
+    quarantined with the transform's reason otherwise. Nothing a line holds can fail the run.
 
-Validation
-    A row is quarantined, never dropped, with the first reason that applies, in this order:
-    ``unparseable`` (the line is not a JSON object), ``missing_event_id``,
-    ``missing_event_type``, ``missing_event_time`` (field absent, null, empty or blank), then
-    ``bad_event_time`` (``event_time`` is not an ISO-8601 date-time ``YYYY-MM-DD[T ]hh:mm:ss``
-    with optional fraction and optional offset ``Z``/``+hh[:mm]``; no offset means UTC).
-    Parsing does not depend on the Spark session time zone.
+Processed files (the ledger)
+    The job keeps a ledger of the input files it has processed under
+    ``quarantine_path/_ledger/`` (:mod:`spark_files`) and reads only the others, so a run
+    costs what arrived since the last one, and a rerun or retry after a failure processes
+    exactly what was not committed. Files are identified by their full path (the raw zone is
+    written once: a file changed in place is not read again). A run appends one ledger entry
+    after both its outputs are written; its quarantine output only counts once that entry
+    exists, and the next run deletes the quarantine output of a run that failed before it (so
+    the retry writes those rows once). One run at a time (the Glue job allows one concurrent
+    run, EMR runs its steps in order). A missing or empty input path is a run with nothing to
+    do.
 
 De-duplication
-    Valid rows are de-duplicated on ``event_id``: the row with the latest ``ingested_at``
-    wins (a missing or unparseable ``ingested_at`` loses); ties are broken by the greatest
-    JSON serialization of the row, so the result does not depend on file or task order.
+    Within a run, events are de-duplicated on ``event_id``; in the curated output, on
+    (``event_id``, ``event_date``): the row with the latest ``ingested_at`` wins (a missing one
+    loses), ties broken by the greatest JSON of the row as stored, then the existing row. So a
+    re-send with a later ``ingested_at`` replaces the stored row, an older or identical one
+    changes nothing, and processing the same input twice changes nothing. An event re-sent
+    with an ``event_time`` on another UTC date is not matched against the first date (that
+    would mean reading every date).
 
 Curated output (``output_path``)
-    Parquet, partitioned ``event_date=YYYY-MM-DD/`` (the UTC date of ``event_time``). Columns:
-    the input's columns in their order (``event_id``/``event_type`` as strings,
-    ``event_time``/``ingested_at`` as timestamps; ``ingested_at`` added as null if no row had
-    it), then any column only the existing rows of a merged partition have.
+    Parquet, partitioned ``event_date=YYYY-MM-DD/`` (the UTC date of ``event_time``; years 1 to
+    9999, written in the proleptic Gregorian calendar that ISO-8601 and every current engine
+    use). Columns: ``event_id``, ``event_type`` (strings), ``event_time``, ``ingested_at``
+    (timestamps), then one per payload field, named in lower case (as the Glue Data Catalog and
+    Athena name columns; the contract rejects an event holding two names that fold alike),
+    sorted by name, with the types of :mod:`spark_schema`: every value kept (a field absent and
+    a field ``null`` are the same), integers exactly, other numbers as their nearest double (as
+    RFC 8259 advises for interoperable JSON; the raw zone keeps their digits), or their text
+    in a ``string`` column. One type per column for all the dates a run writes. For every date
+    in this run's events, the existing rows of that date's partition (and only of those dates:
+    one directory each) are read and merged with this run's rows, types reconciled
+    (:func:`spark_schema.common_type`), and the merged rows replace those partitions (dynamic
+    partition overwrite); every other date is left alone, its files untouched. Partitions a
+    run does not touch keep the types they were written with, so two dates can hold a column
+    with different types (``bigint`` in one, ``double`` in another) until a run touches both.
 
-Merge on write (nothing is lost across runs)
-    With Glue job bookmarks a run sees only the files new since the last run, so one date's
-    events arrive over several runs (late events, producer retries across runs). For every
-    date in this run's valid rows, the existing curated rows of that date's partition (and
-    only of those dates: one directory each, so the cost follows the dates touched, never the
-    size of the dataset) are read and merged with this run's rows, and the merged rows
-    replace those partitions (dynamic partition overwrite); every other date is left alone,
-    its files untouched. Within a date, ``event_id`` is unique: a new row and an existing row
-    with the same ``event_id`` are de-duplicated as above (latest ``ingested_at``, then the
-    greatest JSON of the row as merged, then the existing row on a complete tie), so a
-    re-send with a later ``ingested_at`` replaces the stored row, an older or identical one
-    changes nothing, and re-running the same input is idempotent. An event re-sent with an
-    ``event_time`` on another UTC date is not matched against the first date (finding it
-    would mean reading every date). Merged rows are materialized before the write, which
-    then never reads the partitions it replaces (see :func:`process`).
-
-Payload type drift
-    JSON types are inferred per run, and Spark 3.5 cannot read Parquet files that disagree on a
-    column's type (neither with ``mergeSchema`` nor without), so a merge reconciles them: per
-    column, over this run's rows and every merged partition, integer types widen to the
-    widest of them (int -> bigint), numbers of different kinds to double, structs field by
-    field (fields missing on one side are null), arrays and maps element by element, and any
-    other disagreement (e.g. number and string, string and struct) to string on both sides
-    (nested values as JSON text), see :func:`common_type`. Partitions a run does not touch
-    keep the types they were written with, so a run that creates a new date can still write
-    a type another, untouched date holds differently (``amount`` as double there, bigint
-    here); Spark cannot scan those two dates together until a run touches both and merges
-    them. Reconciling with every date would mean reading the footer of every file.
-
-Quarantine output (``quarantine_path``)
-    JSON Lines, appended (each run adds its rejects), columns ``quarantine_reason``,
-    ``raw_record`` (the raw text of an unparseable line, else the row serialized as JSON) and
-    ``event_id``, ``event_type``, ``event_time``, ``ingested_at`` as read (strings, omitted
-    when null).
+Quarantine output (``quarantine_path/batch=<id>/``, one directory per run)
+    JSON Lines with ``quarantine_reason`` (the contract's reason, or ``internal_error``),
+    ``raw_record`` (the line as read; for a line that is not UTF-8, ``raw_record_base64``
+    instead), ``source_file`` (the input file's URI) and ``event_id``, ``event_type``,
+    ``event_time``, ``ingested_at`` as read (strings, JSON text for other values, omitted when
+    absent or null).
 
 Counts (returned by :func:`run`, logged, printed by :func:`main` as one JSON line)
-    About this run's input: ``read`` (rows read, reader-rejected ones included),
-    ``quarantined`` (rows written to the quarantine), ``curated_new`` (this run's rows that
-    are in the curated output after the merge) and ``duplicates_removed`` (this run's valid
-    rows that are not: a duplicate within the run, or an existing row of the same
-    ``event_id`` and date won); ``read == curated_new + quarantined + duplicates_removed``.
-    About the merged partitions: ``merged_existing`` (existing rows kept, rewritten with the
-    same values, types widened if need be) and ``replaced_existing`` (existing rows
-    superseded by this run's version of the same event, or by the other copy should a
-    partition hold one ``event_id`` twice); together they are the existing rows read.
-    ``curated`` is every row written: ``curated == curated_new + merged_existing``.
+    ``files`` (input files processed), ``files_skipped`` (already in the ledger), ``read``
+    (events: lines that are not blank), ``quarantined``, ``curated_new`` (this run's events in
+    the curated output after the merge) and ``duplicates_removed`` (this run's valid events
+    that are not: a duplicate within the run, or an existing row of the same ``event_id`` and
+    date won); ``read == curated_new + quarantined + duplicates_removed``. About the merged
+    partitions: ``merged_existing`` (existing rows kept) and ``replaced_existing`` (existing
+    rows superseded by this run's version of the same event); together they are the existing
+    rows read. ``curated == curated_new + merged_existing`` is every row written.
 
 Arguments: ``--input-path``, ``--output-path``, ``--quarantine-path`` (``--input_path`` style
-also accepted); on Glue the job parameters ``--JOB_NAME``, ``--input_path``,
-``--output_path``, ``--quarantine_path``.
+also accepted, so the Glue job parameters work; other arguments Glue passes are ignored).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import sys
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 from functools import reduce
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql.types import (
-    ArrayType,
-    ByteType,
     DataType,
-    DoubleType,
     IntegerType,
     LongType,
-    MapType,
-    NullType,
-    NumericType,
-    ShortType,
     StringType,
     StructField,
     StructType,
+    TimestampType,
 )
+
+try:  # in the package
+    from ml_blueprints.runtime import event_contract as contract
+    from ml_blueprints.runtime import spark_files as fileio
+    from ml_blueprints.runtime import spark_schema as schema
+except ImportError:  # on Glue or EMR: shipped beside this script
+    import event_contract as contract  # type: ignore[no-redef]
+    import spark_files as fileio  # type: ignore[no-redef]
+    import spark_schema as schema  # type: ignore[no-redef]
+
+BATCH_COLUMN = fileio.BATCH_COLUMN
+LEDGER_DIRECTORY = fileio.LEDGER_DIRECTORY
 
 LOG = logging.getLogger(__name__)
 
-CORRUPT_COLUMN = "_corrupt_record"
-REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "event_type", "event_time")
-INGESTED_AT = "ingested_at"
-PARTITION_COLUMN = "event_date"
+PARTITION_COLUMN = contract.PARTITION_FIELD
+INGESTED_AT = contract.INGESTED_AT
+#: The curated columns every row has, before the payload's and the partition column.
+KEY_COLUMNS: tuple[str, ...] = (*contract.REQUIRED_FIELDS, INGESTED_AT)
+_KEY_TYPES: dict[str, DataType] = {
+    contract.EVENT_ID: StringType(),
+    contract.EVENT_TYPE: StringType(),
+    contract.EVENT_TIME: TimestampType(),
+    INGESTED_AT: TimestampType(),
+}
 REASON_COLUMN = "quarantine_reason"
 RAW_RECORD_COLUMN = "raw_record"
-
-UNPARSEABLE = "unparseable"
-MISSING_EVENT_ID = "missing_event_id"
-MISSING_EVENT_TYPE = "missing_event_type"
-MISSING_EVENT_TIME = "missing_event_time"
-BAD_EVENT_TIME = "bad_event_time"
-#: Every quarantine reason, in the order they are checked.
-REASONS: tuple[str, ...] = (
-    UNPARSEABLE,
-    MISSING_EVENT_ID,
-    MISSING_EVENT_TYPE,
-    MISSING_EVENT_TIME,
-    BAD_EVENT_TIME,
-)
-
+RAW_BASE64_COLUMN = "raw_record_base64"
+SOURCE_FILE_COLUMN = "source_file"
+#: A reason of the job's own: a defect turned a valid event into a quarantined one.
+INTERNAL_ERROR = "internal_error"
 #: The quarantine output's columns (besides these, nothing).
 QUARANTINE_COLUMNS: tuple[str, ...] = (
     REASON_COLUMN,
     RAW_RECORD_COLUMN,
-    *REQUIRED_FIELDS,
-    INGESTED_AT,
+    RAW_BASE64_COLUMN,
+    SOURCE_FILE_COLUMN,
+    *KEY_COLUMNS,
 )
 #: The counts :func:`run` returns, in this order (see the module docstring).
 COUNT_KEYS: tuple[str, ...] = (
+    "files",
+    "files_skipped",
     "read",
     "curated_new",
     "quarantined",
@@ -150,21 +150,105 @@ COUNT_KEYS: tuple[str, ...] = (
     "replaced_existing",
     "curated",
 )
+#: Session settings for a run: timestamps before 1900 (or dates before 1582) are written and
+#: read as they are, in the proleptic Gregorian calendar, instead of failing the write.
+SESSION_SETTINGS: dict[str, str] = {
+    f"spark.sql.parquet.{name}": "CORRECTED"
+    for name in (
+        "int96RebaseModeInWrite",
+        "datetimeRebaseModeInWrite",
+        "int96RebaseModeInRead",
+        "datetimeRebaseModeInRead",
+    )
+}
 
-# An ISO-8601 date-time Spark's string-to-timestamp cast reads exactly.
-_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}(:?\d{2})?)?$"
-_HAS_OFFSET = r"(Z|[+-]\d{2}(:?\d{2})?)$"
+# What :func:`check_line` returns for each line.
+_CHECKED = StructType(
+    [
+        StructField("reason", StringType()),
+        StructField("raw_base64", StringType()),
+        *(StructField(name, StringType()) for name in KEY_COLUMNS),
+        StructField("event_time_ms", LongType()),
+        StructField("ingested_at_ms", LongType()),
+        StructField("event_day", IntegerType()),
+        StructField("payload", StringType()),
+        StructField("payload_type", StringType()),
+    ]
+)
+_EPOCH_DAY = date(1970, 1, 1)
+# Working columns, next to the data (which is kept in one struct column, so that no payload
+# field name can clash with them).
+_DATA, _FILE, _CHECK, _CONVERTED, _ROW = "__data", "__file", "__check", "__converted", "__row"
+_EXISTING, _RANK = "__existing", "__rank"
 
-# Working columns; the prefix keeps them clear of payload fields.
-_REASON = "__etl_reason"
-_ROW_JSON = "__etl_row_json"
-_EVENT_TIME_TS = "__etl_event_time"
-_INGESTED_AT_TS = "__etl_ingested_at"
-_RANK = "__etl_rank"
-_EXISTING = "__etl_existing"
 
-# Integer types, narrowest first: two of them widen to the later one.
-_INTEGRAL: tuple[type[DataType], ...] = (ByteType, ShortType, IntegerType, LongType)
+# --- one line --------------------------------------------------------------------------------
+
+
+def _as_read(event: dict[str, Any], name: str) -> str | None:
+    value = event.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    return contract.dumps(value)
+
+
+def check_line(data: bytes | bytearray | None) -> tuple[Any, ...]:
+    """One input line checked against the contract, as a tuple of :data:`_CHECKED`'s fields.
+
+    ``reason`` is ``None`` for a valid event, ``empty`` for a blank line, else the contract's
+    reason (``internal_error`` for an unexpected exception: one line never fails the run);
+    ``raw_base64`` is the line in base64 when it is not UTF-8 (its text cannot be written).
+    A valid event comes with its normalized key fields, ``event_time`` and ``ingested_at`` in
+    epoch milliseconds, its UTC day (days since 1970-01-01), its payload (every other field,
+    names folded and sorted) as JSON and the payload's Spark type as JSON; a rejected one
+    with its key fields as read, when it parsed.
+    """
+    raw = bytes(data or b"")
+    try:
+        raw.decode("utf-8")
+        raw_base64 = None
+    except UnicodeDecodeError:
+        raw_base64 = base64.b64encode(raw).decode("ascii")
+    event: dict[str, Any] = {}
+    try:
+        event = contract.parse_event(raw)
+        valid = contract.validate_event(event)
+        event_time_ms = contract.timestamp_millis(valid[contract.EVENT_TIME])
+        ingested_at = valid.get(INGESTED_AT)
+        payload = schema.fold_tree(
+            {name: value for name, value in valid.items() if name not in KEY_COLUMNS}
+        )
+        return (
+            None,
+            raw_base64,
+            *(valid.get(name) for name in KEY_COLUMNS),
+            event_time_ms,
+            None if ingested_at is None else contract.timestamp_millis(ingested_at),
+            event_time_ms // 86_400_000,
+            contract.dumps(payload),
+            schema.infer(payload).json(),
+        )
+    except contract.Rejected as rejected:
+        reason = rejected.reason
+    except Exception:  # a defect: quarantine the line, keep the run going
+        reason = INTERNAL_ERROR
+    return (reason, raw_base64, *(_as_read(event, name) for name in KEY_COLUMNS), *(None,) * 5)
+
+
+def payload_converter(payload_type: StructType) -> Any:
+    """A function: a payload's JSON (from :func:`check_line`) -> (the payload as a row of
+    ``payload_type``, None), or (None, the error) if it does not fit (a defect)."""
+
+    def convert(text: str) -> tuple[Any, str | None]:
+        try:
+            return schema.to_spark(contract.parse_event(text.encode("utf-8")), payload_type), None
+        except Exception as error:
+            return None, f"{type(error).__name__}: {error}"
+
+    return convert
+
+
+# --- curated rows ----------------------------------------------------------------------------
 
 
 def _col(name: str) -> Column:
@@ -172,448 +256,316 @@ def _col(name: str) -> Column:
     return F.col("`" + name.replace("`", "``") + "`")
 
 
-def _as_string(df: DataFrame, name: str) -> Column:
-    """Column ``name`` of ``df`` as a string; null if ``df`` has no such column."""
-    if name not in df.columns:
-        return F.lit(None).cast(StringType())
-    data_type = df.schema[name].dataType
-    if isinstance(data_type, StringType):
-        return _col(name)
-    if isinstance(data_type, StructType | ArrayType | MapType):
-        return F.to_json(_col(name))
-    return _col(name).cast(StringType())
-
-
-def _blank(value: Column) -> Column:
-    return value.isNull() | (F.trim(value) == "")
-
-
-def _parse_instant(value: Column) -> Column:
-    """An ISO-8601 date-time string as a timestamp (null if it is not one); UTC if no offset."""
-    text = F.trim(value)
-    with_offset = F.when(text.rlike(_HAS_OFFSET), text).otherwise(F.concat(text, F.lit("Z")))
-    return F.when(text.rlike(_ISO_DATETIME), F.try_to_timestamp(with_offset))
-
-
-def _utc_date(timestamp: Column) -> Column:
-    """The UTC calendar date of ``timestamp``, whatever the session time zone."""
-    days = F.floor(F.unix_micros(timestamp) / F.lit(86_400_000_000)).cast("int")
-    return F.date_from_unix_date(days)
-
-
-def _row_json(columns: Sequence[str]) -> Column:
-    if not columns:
-        return F.lit("{}")
-    return F.to_json(F.struct(*[_col(name) for name in columns]))
-
-
-def _classify(raw: DataFrame) -> tuple[DataFrame, list[str]]:
-    """``raw`` with working columns: reason (null if valid), row JSON, parsed timestamps."""
-    data_columns = [name for name in raw.columns if name != CORRUPT_COLUMN]
-    corrupt = (
-        _col(CORRUPT_COLUMN) if CORRUPT_COLUMN in raw.columns else F.lit(None).cast(StringType())
-    )
-    event_id, event_type, event_time = (_as_string(raw, name) for name in REQUIRED_FIELDS)
-    event_time_ts = _parse_instant(event_time)
-    reason = (
-        F.when(corrupt.isNotNull(), F.lit(UNPARSEABLE))
-        .when(_blank(event_id), F.lit(MISSING_EVENT_ID))
-        .when(_blank(event_type), F.lit(MISSING_EVENT_TYPE))
-        .when(_blank(event_time), F.lit(MISSING_EVENT_TIME))
-        .when(event_time_ts.isNull(), F.lit(BAD_EVENT_TIME))
-    )
-    classified = raw.select(
-        *[_col(name) for name in raw.columns],
-        reason.alias(_REASON),
-        F.when(corrupt.isNull(), _row_json(data_columns)).otherwise(corrupt).alias(_ROW_JSON),
-        event_time_ts.alias(_EVENT_TIME_TS),
-        _parse_instant(_as_string(raw, INGESTED_AT)).alias(_INGESTED_AT_TS),
-    )
-    return classified, data_columns
-
-
-def _quarantine(classified: DataFrame, raw: DataFrame) -> DataFrame:
-    parsed = F.col(_REASON) != F.lit(UNPARSEABLE)
-    fields = [
-        F.when(parsed, _as_string(raw, name)).alias(name)
-        for name in (*REQUIRED_FIELDS, INGESTED_AT)
-    ]
-    return classified.where(F.col(_REASON).isNotNull()).select(
-        F.col(_REASON).alias(REASON_COLUMN), F.col(_ROW_JSON).alias(RAW_RECORD_COLUMN), *fields
-    )
-
-
-def _curate(classified: DataFrame, raw: DataFrame, data_columns: list[str]) -> DataFrame:
-    event_id = _as_string(raw, "event_id")
-    latest_first = Window.partitionBy(event_id).orderBy(
-        F.col(_INGESTED_AT_TS).desc_nulls_last(), F.col(_ROW_JSON).desc()
-    )
-    replaced = {
-        "event_id": event_id,
-        "event_type": _as_string(raw, "event_type"),
-        "event_time": F.col(_EVENT_TIME_TS),
-        INGESTED_AT: F.col(_INGESTED_AT_TS),
-    }
-    columns = [
-        replaced.get(name, _col(name)).alias(name)
-        for name in data_columns
-        if name != PARTITION_COLUMN
-    ]
-    columns += [column.alias(name) for name, column in replaced.items() if name not in raw.columns]
-    return (
-        classified.where(F.col(_REASON).isNull())
-        .withColumn(_RANK, F.row_number().over(latest_first))
-        .where(F.col(_RANK) == 1)
-        .select(*columns, _utc_date(F.col(_EVENT_TIME_TS)).alias(PARTITION_COLUMN))
-    )
-
-
-def common_type(left: DataType, right: DataType) -> DataType:
-    """The type a column stored as ``left`` in some rows and ``right`` in others is merged as.
-
-    Equal types stay; null goes with anything; integer types widen to the wider (int ->
-    bigint); other pairs of numbers (an integer and a double, float or decimal) become double;
-    structs merge field by field (``left``'s fields first, then ``right``'s others), arrays
-    and maps element by element; anything else (number and string, boolean and number, a
-    struct and a scalar, ...) becomes string, nested values as JSON text (see
-    :func:`_conform`).
-    """
-    if left == right:
-        return left
-    if isinstance(left, NullType):
-        return right
-    if isinstance(right, NullType):
-        return left
-    if isinstance(left, _INTEGRAL) and isinstance(right, _INTEGRAL):
-        return max(left, right, key=lambda value: _INTEGRAL.index(type(value)))
-    if isinstance(left, NumericType) and isinstance(right, NumericType):
-        return DoubleType()
-    if isinstance(left, StructType) and isinstance(right, StructType):
-        theirs = {field.name: field.dataType for field in right.fields}
-        fields = [
-            StructField(
-                field.name,
-                common_type(field.dataType, theirs[field.name])
-                if field.name in theirs
-                else field.dataType,
-            )
-            for field in left.fields
-        ]
-        ours = set(left.fieldNames())
-        fields += [
-            StructField(field.name, field.dataType)
-            for field in right.fields
-            if field.name not in ours
-        ]
-        return StructType(fields)
-    if isinstance(left, ArrayType) and isinstance(right, ArrayType):
-        return ArrayType(common_type(left.elementType, right.elementType))
-    if isinstance(left, MapType) and isinstance(right, MapType):
-        return MapType(
-            common_type(left.keyType, right.keyType), common_type(left.valueType, right.valueType)
-        )
-    return StringType()
-
-
-def _conform(value: Column, source: DataType, target: DataType) -> Column:
-    """``value`` (of type ``source``) as ``target``, a :func:`common_type` of ``source``."""
-    if source == target:
-        return value
-    if isinstance(target, StringType):
-        if isinstance(source, StructType | ArrayType | MapType):
-            return F.to_json(value)
-        return value.cast(StringType())
-    if isinstance(target, StructType) and isinstance(source, StructType):
-        theirs = {field.name: field.dataType for field in source.fields}
-        fields = [
-            (
-                _conform(value.getField(field.name), theirs[field.name], field.dataType)
-                if field.name in theirs
-                else F.lit(None).cast(field.dataType)
-            ).alias(field.name)
-            for field in target.fields
-        ]
-        return F.when(value.isNotNull(), F.struct(*fields))
-    if isinstance(target, ArrayType) and isinstance(source, ArrayType):
-        return F.transform(
-            value, lambda element: _conform(element, source.elementType, target.elementType)
-        )
-    if isinstance(target, MapType) and isinstance(source, MapType):
-        if source.keyType != target.keyType:
-            value = F.transform_keys(
-                value, lambda key, _: _conform(key, source.keyType, target.keyType)
-            )
-        return F.transform_values(
-            value, lambda _, item: _conform(item, source.valueType, target.valueType)
-        )
-    return value.cast(target)
-
-
-def _merge(new: DataFrame, existing: Sequence[DataFrame]) -> DataFrame:
-    """``new`` curated rows and ``existing`` ones, types reconciled, each row ranked in its
-    (``event_id``, ``event_date``): columns as curated, then ``_EXISTING`` (whether the row
-    was already curated) and ``_RANK`` (1 for the row to keep). Pure and lazy."""
-    frames = [(new, False), *((frame, True) for frame in existing)]
-    types: dict[str, DataType] = {}
-    for frame, _ in frames:
-        for field in frame.schema.fields:
-            known = types.get(field.name)
-            types[field.name] = (
-                field.dataType if known is None else common_type(known, field.dataType)
-            )
-    names = [name for name in types if name != PARTITION_COLUMN] + [PARTITION_COLUMN]
-
-    def aligned(frame: DataFrame, is_existing: bool) -> DataFrame:
-        present = {field.name: field.dataType for field in frame.schema.fields}
-        return frame.select(
-            *[
-                (
-                    _conform(_col(name), present[name], types[name])
-                    if name in present
-                    else F.lit(None).cast(types[name])
-                ).alias(name)
-                for name in names
-            ],
-            F.lit(is_existing).alias(_EXISTING),
-        )
-
-    merged = reduce(
-        lambda left, right: left.unionByName(right, allowMissingColumns=True),
-        (aligned(frame, is_existing) for frame, is_existing in frames),
-    )
-    # The same order as within a run (the greatest JSON of the row, here the row as merged, so
-    # both sides are serialized alike); on a complete tie the existing row stays.
-    latest_first = Window.partitionBy(_col("event_id"), _col(PARTITION_COLUMN)).orderBy(
-        _col(INGESTED_AT).desc_nulls_last(), _row_json(names).desc(), F.col(_EXISTING).desc()
-    )
-    return merged.withColumn(_RANK, F.row_number().over(latest_first))
-
-
 def _partition_directory(output_path: str, day: date) -> str:
-    return f"{output_path.rstrip('/')}/{PARTITION_COLUMN}={day.isoformat()}"
+    return fileio.child(output_path, f"{PARTITION_COLUMN}={day.isoformat()}")
 
 
 def read_existing(spark: SparkSession, output_path: str, dates: Iterable[date]) -> list[DataFrame]:
-    """The curated rows already in ``output_path`` for each of ``dates``: one DataFrame per
-    partition that exists and holds data files, with ``event_date`` added.
+    """The curated rows already in ``output_path`` for each of ``dates``, with ``event_date``:
+    one DataFrame, or one per partition when their types differ.
 
-    Only those partition directories are listed and read, never the whole dataset (a filter
-    on ``event_date`` over ``output_path`` would still list every partition). They are read
-    one by one because their types may differ (each was written by some run, with that run's
-    types); all files of one partition come from one write and agree, ``mergeSchema`` is only
-    a guard that no column is dropped.
+    Only the partition directories of ``dates`` that hold data files are listed and read,
+    never the whole dataset. They are read together when their schemas merge; Spark refuses to
+    merge a column two partitions hold with different types (each was written by some run,
+    with that run's types), and then they are read one by one. All files of one partition come
+    from one write and agree.
     """
-    jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path  # type: ignore[union-attr]
-    root = hadoop_path(output_path)
-    fs = root.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    fs, root = fileio.filesystem(spark, output_path)
     if not fs.exists(root):
         return []
-    frames = []
+    directories = []
     for day in sorted(set(dates)):
         directory = _partition_directory(output_path, day)
-        path = hadoop_path(directory)
+        _, path = fileio.filesystem(spark, directory)
         if not fs.isDirectory(path):
             continue
         names = [status.getPath().getName() for status in fs.listStatus(path) if status.isFile()]
-        if not [name for name in names if not name.startswith(("_", "."))]:
-            continue  # no data files (Spark would fail to infer a schema)
-        frame = spark.read.option("mergeSchema", "true").parquet(directory)
-        frames.append(frame.withColumn(PARTITION_COLUMN, F.lit(day)))
-    return frames
+        if [name for name in names if not name.startswith(("_", "."))]:
+            directories.append(directory)
+    LOG.info(
+        "spark_etl: %d date(s) in this run, %d of them already curated (merged)",
+        len(set(dates)),
+        len(directories),
+    )
+    if not directories:
+        return []
+    reader = spark.read.option("mergeSchema", "true").option("basePath", output_path)
+    try:
+        frames = [reader.parquet(*map(fileio.literal, directories))]
+    except Exception:  # types differ between partitions: read each on its own
+        LOG.warning(
+            "spark_etl: the %d partitions to merge hold different types (Spark may log the "
+            "failed schema merge as an error); reading them one by one",
+            len(directories),
+        )
+        frames = [reader.parquet(fileio.literal(directory)) for directory in directories]
+    return [
+        frame.withColumn(PARTITION_COLUMN, _col(PARTITION_COLUMN).cast("date")) for frame in frames
+    ]
 
 
-def split_events(raw: DataFrame) -> tuple[DataFrame, DataFrame]:
-    """Split parsed raw events into (curated, quarantined); pure, lazy, no I/O.
-
-    ``raw`` is what ``spark.read.json(..., mode="PERMISSIVE",
-    columnNameOfCorruptRecord="_corrupt_record")`` gives; the corrupt-record column and any
-    of the required columns may be absent. Curated rows are valid and de-duplicated on
-    ``event_id``, with timestamps and ``event_date``; quarantined rows carry
-    ``quarantine_reason`` and ``raw_record`` (see the module docstring).
-    """
-    classified, data_columns = _classify(raw)
-    return _curate(classified, raw, data_columns), _quarantine(classified, raw)
+def _payload_fields(frame: DataFrame) -> StructType:
+    """The payload columns of an existing partition, as one struct type."""
+    keys = {*KEY_COLUMNS, PARTITION_COLUMN}
+    return StructType([field for field in frame.schema.fields if field.name not in keys])
 
 
-def errors_as_quarantine(errors: DataFrame) -> DataFrame:
-    """Rows a reader rejected (e.g. a Glue DynamicFrame's error records) as quarantined rows:
-    reason ``unparseable``, the whole row serialized as JSON in ``raw_record``."""
-    return errors.select(
-        F.lit(UNPARSEABLE).alias(REASON_COLUMN),
-        _row_json(errors.columns).alias(RAW_RECORD_COLUMN),
-        *[F.lit(None).cast(StringType()).alias(name) for name in QUARANTINE_COLUMNS[2:]],
+def _ordered(rows: DataFrame, partition: Sequence[Column], *tie_breaks: Column) -> DataFrame:
+    """``rows`` (a ``_ROW`` struct each) ranked within ``partition``: latest ``ingested_at``
+    first (a missing one last), then the greatest JSON of the row, then ``tie_breaks``."""
+    row = F.col(_ROW)
+    order = Window.partitionBy(*partition).orderBy(
+        row.getField(INGESTED_AT).desc_nulls_last(),
+        F.to_json(row, {"timeZone": "UTC"}).desc(),
+        *tie_breaks,
+    )
+    return rows.withColumn(_RANK, F.row_number().over(order))
+
+
+def merge(new: DataFrame, existing: Sequence[DataFrame], payload: StructType) -> DataFrame:
+    """This run's valid rows ``new`` (a ``_ROW`` struct each, already as ``payload`` says) and
+    the ``existing`` partitions' rows, each as ``_ROW``, ``_EXISTING`` (whether the row was
+    already curated) and ``_RANK`` (1 for the row to keep of its (``event_id``,
+    ``event_date``)); this run's duplicates of an ``event_id`` are left out. Lazy."""
+    frames = [new.select(_ROW, F.lit(False).alias(_EXISTING))]
+    for frame in existing:
+        keys = [
+            (_col(name) if name in frame.columns else F.lit(None))
+            .cast(_KEY_TYPES[name])
+            .alias(name)
+            for name in KEY_COLUMNS
+        ]
+        row = F.struct(
+            *keys,
+            *schema.fields_as(_col, _payload_fields(frame), payload),
+            _col(PARTITION_COLUMN).alias(PARTITION_COLUMN),
+        )
+        frames.append(frame.select(row.alias(_ROW), F.lit(True).alias(_EXISTING)))
+    union = reduce(DataFrame.unionByName, frames)
+    row = F.col(_ROW)
+    # Within the run, one row per event_id; then one per (event_id, event_date) with the
+    # existing rows; on a complete tie the existing row stays.
+    new_ranked = _ordered(union.where(~F.col(_EXISTING)), [row.getField(contract.EVENT_ID)])
+    candidates = new_ranked.where(F.col(_RANK) == 1).drop(_RANK)
+    return _ordered(
+        candidates.unionByName(union.where(F.col(_EXISTING))),
+        [row.getField(contract.EVENT_ID), row.getField(PARTITION_COLUMN)],
+        F.col(_EXISTING).desc(),
     )
 
 
-def read_raw(spark: SparkSession, input_path: str) -> DataFrame:
-    """Read raw JSON Lines (gzip or not) under ``input_path``, recursively, in PERMISSIVE mode.
-
-    Partition discovery is off (``recursiveFileLookup``), so Firehose's ``year=/month=/...``
-    prefixes do not turn into columns.
-    """
-    return (
-        spark.read.option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_COLUMN)
-        .option("recursiveFileLookup", "true")
-        .json(input_path)
-    )
+# --- a run -----------------------------------------------------------------------------------
 
 
-def write_outputs(
-    curated: DataFrame, quarantined: DataFrame, output_path: str, quarantine_path: str
-) -> None:
-    """Curated rows to Parquet by ``event_date`` (dynamic partition overwrite: the partitions
-    of the dates in ``curated`` are replaced, no other); quarantined rows appended as JSON
-    Lines. ``curated`` must not be lazily read from ``output_path`` (see :func:`process`)."""
-    (
-        curated.write.mode("overwrite")
-        .option("partitionOverwriteMode", "dynamic")
-        .partitionBy(PARTITION_COLUMN)
-        .parquet(output_path)
-    )
-    quarantined.write.mode("append").json(quarantine_path)
+def _empty_counts(files_skipped: int = 0) -> dict[str, int]:
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    counts["files_skipped"] = files_skipped
+    return counts
 
 
 def process(
-    raw: DataFrame,
+    spark: SparkSession,
+    files: Sequence[str],
     output_path: str,
     quarantine_path: str,
-    unparseable: DataFrame | None = None,
+    batch: str,
 ) -> dict[str, int]:
-    """Split ``raw`` (plus reader-rejected rows ``unparseable``, if any), merge the valid rows
-    into the curated partitions of their dates, write both outputs, return the counts."""
-    spark = raw.sparkSession
-    raw = raw.persist(StorageLevel.MEMORY_AND_DISK)
+    """Check every line of ``files``, merge the valid events into the curated partitions of
+    their dates, write both outputs (the quarantine to ``batch=<batch>``), return the counts
+    (``files_skipped`` 0). Writes no ledger entry: :func:`run` does."""
+    # One event a line, lines ending at LF only, as Firehose writes them: a CR before it (a
+    # CRLF file) or between tokens is JSON whitespace, as it is for the transform.
+    reader = spark.read.option("lineSep", "\n")
+    lines = reader.text([fileio.literal(name) for name in files]).select(
+        F.col("value").cast("binary").alias(_DATA), F.input_file_name().alias(_FILE)
+    )
+    check = F.udf(check_line, _CHECKED)
+    checked = (
+        lines.select(_DATA, _FILE, check(F.col(_DATA)).alias(_CHECK))
+        .where(F.col(f"{_CHECK}.reason").isNull() | (F.col(f"{_CHECK}.reason") != contract.EMPTY))
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    converted: DataFrame | None = None
     try:
-        classified, data_columns = _classify(raw)
-        new = _curate(classified, raw, data_columns)
-        quarantined = _quarantine(classified, raw)
-        valid = F.col(_REASON).isNull()
-        stats = classified.agg(
+        valid = F.col(f"{_CHECK}.reason").isNull()
+        stats = checked.agg(
             F.count(F.lit(1)).alias("read"),
             F.count(F.when(valid, F.lit(1))).alias("valid"),
-            F.collect_set(F.when(valid, _utc_date(F.col(_EVENT_TIME_TS)))).alias("dates"),
+            F.collect_set(F.when(valid, F.col(f"{_CHECK}.event_day"))).alias("days"),
+            F.collect_set(F.when(valid, F.col(f"{_CHECK}.payload_type"))).alias("types"),
         ).collect()[0]
-        extra = 0
-        if unparseable is not None:
-            rejected = errors_as_quarantine(unparseable)
-            extra = rejected.count()
-            quarantined = quarantined.unionByName(rejected)
-        existing = read_existing(spark, output_path, stats["dates"])
-        LOG.info(
-            "spark_etl: %d date(s) in this run, %d of them already curated (merged)",
-            len(stats["dates"]),
-            len(existing),
+        dates = [_EPOCH_DAY + timedelta(days=day) for day in stats["days"]]
+        existing = read_existing(spark, output_path, dates)
+        payload = schema.storable(
+            schema.merge_types(
+                [
+                    *(StructType.fromJson(json.loads(text)) for text in stats["types"]),
+                    *(schema.normalize(_payload_fields(frame)) for frame in existing),
+                ]
+            )
+        )
+        if not isinstance(payload, StructType):
+            payload = StructType([])
+        if payload.fields:
+            result = StructType(
+                [StructField("payload", payload), StructField("error", StringType())]
+            )
+            conversion = F.udf(payload_converter(payload), result)(F.col(f"{_CHECK}.payload"))
+        else:  # no payload fields at all (Spark cannot return an empty struct)
+            conversion = F.struct(F.lit(None).cast(StringType()).alias("error"))
+        converted = (
+            checked.where(valid)
+            .select(_FILE, _DATA, _CHECK, conversion.alias(_CONVERTED))
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        failed = converted.where(F.col(f"{_CONVERTED}.error").isNotNull())
+        check_col, payload_col = F.col(_CHECK), F.col(f"{_CONVERTED}.payload")
+        new = converted.where(F.col(f"{_CONVERTED}.error").isNull()).select(
+            F.struct(
+                check_col.getField(contract.EVENT_ID).alias(contract.EVENT_ID),
+                check_col.getField(contract.EVENT_TYPE).alias(contract.EVENT_TYPE),
+                _sql("timestamp_millis", "event_time_ms").alias(contract.EVENT_TIME),
+                _sql("timestamp_millis", "ingested_at_ms").alias(INGESTED_AT),
+                *(payload_col.getField(field.name).alias(field.name) for field in payload),
+                _sql("date_from_unix_date", "event_day").alias(PARTITION_COLUMN),
+            ).alias(_ROW)
         )
         # Materialize the merged rows before the write replaces the partitions they were read
-        # from. Left lazy, the old files would be read again by every action on the plan:
-        # the counts, and any stage or task Spark recomputes; whether that still finds the
-        # old files would hang on when the commit protocol in use (Spark's own locally, an
-        # S3-optimized one on Glue) deletes them. localCheckpoint(eager=True) computes the
-        # rows once and cuts the lineage: the counts and the write read the checkpointed
-        # blocks (memory and disk on the executors), never the partitions being replaced.
-        # persist() would not cut it (lost or evicted blocks are recomputed from the files),
-        # and a staging copy on S3 plus a move would double the writes for no atomicity (S3
-        # has no rename: a move is a copy and a delete per object). If an executor holding
-        # blocks is lost, the write fails before its commit: the curated zone is unchanged,
-        # the Glue bookmark is not committed and a retry reads the same input. (Dynamic
-        # allocation keeps executors holding cached blocks unless
-        # spark.dynamicAllocation.cachedExecutorIdleTimeout is set.)
-        merged = _merge(new, existing).localCheckpoint(eager=True)
-        kept = F.col(_RANK) == 1
-        was_curated = F.col(_EXISTING)
-        tally = merged.agg(
-            F.count(F.when(kept & ~was_curated, F.lit(1))).alias("curated_new"),
-            F.count(F.when(was_curated, F.lit(1))).alias("existing"),
-            F.count(F.when(kept & was_curated, F.lit(1))).alias("merged_existing"),
-        ).collect()[0]
-        write_outputs(
-            merged.where(kept).drop(_EXISTING, _RANK), quarantined, output_path, quarantine_path
+        # from. Left lazy, the old files would be read again by every action on the plan (the
+        # counts, any stage Spark recomputes), and whether they are still there would hang on
+        # when the commit protocol deletes them. localCheckpoint(eager=True) computes the rows
+        # once and cuts the lineage; persist() would not (lost blocks are recomputed from the
+        # files). If an executor holding blocks is lost, the write fails before its commit:
+        # the curated zone is unchanged, no ledger entry is written, a retry reads the input
+        # again.
+        merged = merge(new, existing, payload).localCheckpoint(eager=True)
+        kept, was_curated = F.col(_RANK) == 1, F.col(_EXISTING)
+        tally = (
+            merged.agg(
+                F.count(F.when(kept & ~was_curated, F.lit(1))).alias("curated_new"),
+                F.count(F.when(was_curated, F.lit(1))).alias("existing"),
+                F.count(F.when(kept & was_curated, F.lit(1))).alias("merged_existing"),
+            )
+            .crossJoin(failed.agg(F.count(F.lit(1)).alias("errors")))
+            .collect()[0]
         )
+        errors = tally["errors"]
         counts = {
-            "read": stats["read"] + extra,
+            "files": len(files),
+            "files_skipped": 0,
+            "read": stats["read"],
             "curated_new": tally["curated_new"],
-            "quarantined": stats["read"] - stats["valid"] + extra,
-            "duplicates_removed": stats["valid"] - tally["curated_new"],
+            "quarantined": stats["read"] - stats["valid"] + errors,
+            "duplicates_removed": stats["valid"] - errors - tally["curated_new"],
             "merged_existing": tally["merged_existing"],
             "replaced_existing": tally["existing"] - tally["merged_existing"],
             "curated": tally["curated_new"] + tally["merged_existing"],
         }
+        if counts["curated"] or counts["replaced_existing"]:
+            (
+                merged.where(kept)
+                .select(f"{_ROW}.*")
+                .write.mode("overwrite")
+                .option("partitionOverwriteMode", "dynamic")
+                .partitionBy(PARTITION_COLUMN)
+                .parquet(output_path)
+            )
+        if errors:
+            LOG.error("spark_etl: %d valid event(s) could not be converted (a defect)", errors)
+        quarantine = _quarantine_rows(checked.where(~valid), failed)
+        if counts["quarantined"]:
+            quarantine.write.mode("overwrite").json(
+                fileio.child(quarantine_path, f"{BATCH_COLUMN}={batch}")
+            )
     finally:
-        raw.unpersist()
-    LOG.info("spark_etl counts: %s", json.dumps(counts, sort_keys=True))
+        checked.unpersist()
+        if converted is not None:
+            converted.unpersist()
     return counts
+
+
+def _sql(function: str, field: str) -> Column:
+    """A SQL function of a field of the checked line (SQL: in PySpark only from 3.5 on, in
+    Spark SQL since 3.1, so the job also runs on Glue 4.0)."""
+    return F.expr(f"{function}(`{_CHECK}`.`{field}`)")
+
+
+def _quarantine_rows(rejected: DataFrame, failed: DataFrame) -> DataFrame:
+    def rows(frame: DataFrame, reason: Column) -> DataFrame:
+        raw_base64 = F.col(f"{_CHECK}.raw_base64")
+        return frame.select(
+            reason.alias(REASON_COLUMN),
+            F.when(raw_base64.isNull(), F.col(_DATA).cast("string")).alias(RAW_RECORD_COLUMN),
+            raw_base64.alias(RAW_BASE64_COLUMN),
+            F.col(_FILE).alias(SOURCE_FILE_COLUMN),
+            *(F.col(f"{_CHECK}.{name}").alias(name) for name in KEY_COLUMNS),
+        )
+
+    return rows(rejected, F.col(f"{_CHECK}.reason")).unionByName(
+        rows(failed, F.lit(INTERNAL_ERROR))
+    )
 
 
 def run(
     spark: SparkSession, input_path: str, output_path: str, quarantine_path: str
 ) -> dict[str, int]:
-    """Read ``input_path`` with plain Spark, write both outputs, return the counts."""
-    return process(read_raw(spark, input_path), output_path, quarantine_path)
+    """Process the files under ``input_path`` the ledger does not list yet, write both
+    outputs and the ledger entry, return the counts (see the module docstring)."""
+    saved = {key: spark.conf.get(key, None) for key in SESSION_SETTINGS}
+    for key, value in SESSION_SETTINGS.items():
+        spark.conf.set(key, value)
+    try:
+        processed, committed = fileio.read_ledger(spark, quarantine_path)
+        removed = fileio.remove_uncommitted_batches(spark, quarantine_path, committed)
+        if removed:
+            LOG.warning("spark_etl: removed the quarantine of failed run(s) %s", removed)
+        # never the job's own outputs, should they lie under the input path
+        outputs = [fileio.qualified(spark, path) for path in (output_path, quarantine_path)]
+        files = [
+            name
+            for name in fileio.list_input_files(spark, input_path)
+            if not any(fileio.is_under(name, output) for output in outputs)
+        ]
+        pending = [name for name in files if name not in processed]
+        skipped = len(files) - len(pending)
+        if not pending:
+            counts = _empty_counts(skipped)
+        else:
+            batch = fileio.batch_id(pending)
+            counts = process(spark, pending, output_path, quarantine_path, batch)
+            counts["files_skipped"] = skipped
+            fileio.write_ledger_entry(spark, quarantine_path, batch, pending)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+    LOG.info("spark_etl counts: %s", json.dumps(counts, sort_keys=True))
+    return counts
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for name in ("input", "output", "quarantine"):
         parser.add_argument(f"--{name}-path", f"--{name}_path", dest=f"{name}_path", required=True)
-    return parser.parse_args(list(argv))
-
-
-def _main_glue(argv: list[str] | None) -> dict[str, int]:  # pragma: no cover - needs awsglue
-    """The job on AWS Glue: job bookmarks track the files already processed."""
-    from awsglue.context import GlueContext
-    from awsglue.job import Job
-    from awsglue.utils import getResolvedOptions
-    from pyspark.context import SparkContext
-
-    args = getResolvedOptions(
-        sys.argv if argv is None else [sys.argv[0], *argv],
-        ["JOB_NAME", "input_path", "output_path", "quarantine_path"],
-    )
-    glue_context = GlueContext(SparkContext.getOrCreate())
-    job = Job(glue_context)
-    job.init(args["JOB_NAME"], args)
-    frame = glue_context.create_dynamic_frame.from_options(
-        connection_type="s3",
-        connection_options={"paths": [args["input_path"]], "recurse": True},
-        format="json",
-        transformation_ctx="raw_events",
-    )
-    counts = process(
-        frame.toDF(),
-        args["output_path"],
-        args["quarantine_path"],
-        unparseable=frame.errorsAsDynamicFrame().toDF(),
-    )
-    job.commit()
-    return counts
+    args, _ = parser.parse_known_args(list(argv))  # Glue adds its own (--JOB_NAME, ...)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: on AWS Glue when ``awsglue`` is importable, else argparse and plain Spark.
-
-    Plain Spark reuses an active session (and then leaves it running) or creates one and
-    stops it at the end. Prints the counts as one JSON line; returns 0.
-    """
+    """Entry point (Glue, EMR, plain Spark): parse the arguments, run, print the counts as one
+    JSON line, return 0. Reuses an active session (and then leaves it running) or creates one
+    and stops it at the end."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = _parse_args(sys.argv[1:] if argv is None else argv)
+    active = SparkSession.getActiveSession()
+    spark = active or SparkSession.builder.appName("ml-blueprints-spark-etl").getOrCreate()
     try:
-        import awsglue  # noqa: F401
-    except ImportError:
-        glue = False
-    else:
-        glue = True
-    if glue:  # pragma: no cover - needs awsglue
-        counts = _main_glue(argv)
-    else:
-        args = _parse_args(sys.argv[1:] if argv is None else argv)
-        active = SparkSession.getActiveSession()
-        spark = active or SparkSession.builder.appName("ml-blueprints-spark-etl").getOrCreate()
-        try:
-            counts = run(spark, args.input_path, args.output_path, args.quarantine_path)
-        finally:
-            if active is None:
-                spark.stop()
+        counts = run(spark, args.input_path, args.output_path, args.quarantine_path)
+    finally:
+        if active is None:
+            spark.stop()
     print(json.dumps(counts, sort_keys=True))
     return 0
 

@@ -24,7 +24,8 @@ class AnalyticsStack(cdk.Stack):
     crawls it, runs the Spark job that writes de-duplicated Parquet partitioned by
     ``event_date`` to the curated zone, and crawls that; Athena queries the curated table
     ``curated_events`` in the workgroup. The job also runs on its own daily schedule (its
-    bookmarks make a second run over the same files a no-op); start the workflow on demand.
+    ledger of processed files makes a second run over the same files a no-op); start the
+    workflow on demand.
 
     Outputs: database, workgroup, job and state machine names.
     """

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from ml_blueprints.config import Settings
-from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT
+from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT, script_modules_asset
 from ml_blueprints.constructs.bigdata.spark_cluster import SparkCluster, SparkStep
 from ml_blueprints.stacks.data_lake import DataLakeStack
 
@@ -40,10 +41,27 @@ class EmrStack(cdk.Stack):
         )
         raw = lake.bucket("raw").bucket_name
         curated = lake.bucket("curated").bucket_name
+        # The script's modules, as one zip on the step's Python path.
+        modules = script_modules_asset(self, "EtlModules")
+        self.cluster.instance_role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="ReadTheEtlModules",
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{cdk.Aws.PARTITION}:s3:::{modules.s3_bucket_name}/{modules.s3_object_key}"
+                ],
+            )
+        )
         self.cluster.add_spark_step(
             SparkStep(
                 name="raw-events-to-curated",
                 script=str(SCRIPT),
+                spark_submit_options=(
+                    "--deploy-mode",
+                    "cluster",
+                    "--py-files",
+                    modules.s3_object_url,
+                ),
                 arguments=[
                     "--input-path",
                     f"s3://{raw}/events/",

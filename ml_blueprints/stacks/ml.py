@@ -12,22 +12,35 @@ from ml_blueprints.constructs.ml.training_pipeline import (
     TrainingPipeline,
 )
 from ml_blueprints.stacks.data_lake import DataLakeStack
+from ml_blueprints.stacks.serving import ServingStack
 
 
 class MlStack(cdk.Stack):
     """The training pipeline, and opt-in a GPU notebook and an inference endpoint.
 
-    Always: the training state machine (costs nothing until run) and its alert topic.
+    Always: the training state machine (costs nothing until run: each run prepares the
+    training set from the curated events, fine-tunes the bundled script's model and
+    registers it) and its alert topic. With ``serving`` (the app passes it), every run is
+    recorded, success or failure, in the serving layer's results table, so this layer is
+    deployed after that one.
     ``-c ml_notebook=true``: a GPU notebook that stops itself when idle (the data lake
     layer's network then gets the SageMaker API and STS interface endpoints it needs).
     ``-c ml_endpoint=true -c ml_model_data_url=s3://...``: a real-time endpoint serving
     that model (billed hourly).
 
-    Outputs: the state machine ARN, the notebook name and the endpoint name when created.
+    Outputs: the state machine ARN, where to stage the pre-trained model, the notebook name
+    and the endpoint name when created.
     """
 
     def __init__(
-        self, scope: Construct, id: str, *, settings: Settings, data_lake: DataLakeStack, **kwargs
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        settings: Settings,
+        data_lake: DataLakeStack,
+        serving: ServingStack | None = None,
+        **kwargs,
     ) -> None:
         kwargs.setdefault("stack_name", settings.stack_name("ml"))
         kwargs.setdefault("env", settings.environment)
@@ -41,6 +54,7 @@ class MlStack(cdk.Stack):
             lake=lake,
             network=network,
             alerts=self.alerts,
+            results=serving.results if serving is not None else None,
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )
@@ -48,7 +62,16 @@ class MlStack(cdk.Stack):
             self,
             "TrainingStateMachineArn",
             value=self.pipeline.state_machine.state_machine_arn,
-            description="Step Functions: train, create the model and endpoint configuration",
+            description="Step Functions: prepare the data, fine-tune, create the model and "
+            "endpoint configuration",
+        )
+        assert self.pipeline.pretrained_model_uri is not None
+        cdk.CfnOutput(
+            self,
+            "PretrainedModelUri",
+            value=self.pipeline.pretrained_model_uri,
+            description="Stage the pre-trained model here once (save_pretrained files): the "
+            "training job has no internet access",
         )
         self.notebook: GpuNotebook | None = None
         if settings.ml_notebook:

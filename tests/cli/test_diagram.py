@@ -78,7 +78,7 @@ def test_the_data_flows_of_the_default_app(project: Synthesized) -> None:
 
 def test_one_node_per_meaningful_resource_grouped_by_stack(project: Synthesized) -> None:
     graph = _graph(project.outdir)
-    assert graph.stacks == ["DataLake", "RealTime", "Analytics", "Ml", "Serving", "Governance"]
+    assert graph.stacks == ["DataLake", "RealTime", "Analytics", "Serving", "Ml", "Governance"]
     kinds = {n.kind for n in graph.nodes.values()}
     assert not {k for k in kinds if k.startswith(("AWS::IAM::", "AWS::Logs::", "Custom::"))}
     assert "AWS::Lambda::Function" in kinds  # the transform, not CDK's helper functions

@@ -52,8 +52,8 @@ LAYERS: dict[str, str] = {
     "DataLake": "mlbp-dev-data-lake",
     "RealTime": "mlbp-dev-real-time",
     "Analytics": "mlbp-dev-analytics",
-    "Ml": "mlbp-dev-ml",
     "Serving": "mlbp-dev-serving",
+    "Ml": "mlbp-dev-ml",
     "Governance": "mlbp-dev-governance",
 }
 #: event_time of the data-path events: one with an offset the transform normalizes to UTC.
@@ -318,7 +318,11 @@ class Alone(Scenario):
     on (from the assembly's manifest) are deployed, and destroyed again before the next: none
     finds another layer deployed but its dependencies, which stay for the next layers. Layers
     that depend on fewer go first (the serving layer needs none: it comes before the data
-    lake). Then, when ``opt_in``, the opt-in layers."""
+    lake). Then, when ``opt_in``, the opt-in layers.
+
+    A deploy is recorded as ``deploy <Layer>`` when exactly the layer's dependencies were
+    deployed, else (a dependency of a later layer, deployed over earlier ones) as
+    ``deploy <Layer> after <other layers>``: only the first shows that it deploys alone."""
 
     def __init__(
         self,
@@ -340,18 +344,37 @@ class Alone(Scenario):
         needs = stack_dependencies(app)
         kept: list[str] = []  # dependencies deployed so far
         for layer in sorted(self.layers, key=lambda layer: len(needs[layer])):
-            for dependency in needs[layer]:
-                if dependency not in kept:
-                    self.deploy(emulator, app, names, dependency, kept)
-                    kept.append(dependency)
-            self.deploy(emulator, app, names, layer, kept)
+            self.deploy_dependencies(emulator, app, names, needs[layer], kept)
+            self.deploy(emulator, app, names, layer, kept, needs[layer])
             emulator.destroy(app, layer, exclusively=True)
             self.record(f"destroy {layer}", {"stacks": stacks(emulator), "kept": list(kept)})
         if self.with_opt_in:
+            self.deploy_dependencies(emulator, app, names, ["DataLake"], kept)
             self.opt_in(emulator, names)
 
+    def deploy_dependencies(
+        self,
+        emulator: Emulator,
+        app: Path,
+        names: dict[str, str],
+        dependencies: list[str],
+        kept: list[str],
+    ) -> None:
+        """Deploy each of ``dependencies`` not deployed yet (they stay: added to ``kept``)."""
+        needs = stack_dependencies(app)
+        for dependency in dependencies:
+            if dependency not in kept:
+                self.deploy(emulator, app, names, dependency, kept, needs[dependency])
+                kept.append(dependency)
+
     def deploy(
-        self, emulator: Emulator, app: Path, names: dict[str, str], layer: str, kept: list[str]
+        self,
+        emulator: Emulator,
+        app: Path,
+        names: dict[str, str],
+        layer: str,
+        kept: list[str],
+        needs: list[str],
     ) -> None:
         run = emulator.deploy(app, layer, exclusively=True)
         name = names[layer]
@@ -359,8 +382,9 @@ class Alone(Scenario):
         groups = [
             r["physical_id"] for r in created.values() if r["type"] == "AWS::EC2::SecurityGroup"
         ]
+        others = sorted(set(kept) - set(needs))
         self.record(
-            f"deploy {layer}",
+            f"deploy {layer}" + (f" after {', '.join(others)}" if others else ""),
             {
                 "cli_seconds": run.seconds,
                 "cloudformation_seconds": cloudformation_seconds(emulator, name),
@@ -399,7 +423,10 @@ class Alone(Scenario):
         for layer in stack_names(app):
             if layer == "DataLake":
                 continue
-            body = (app / f"{layer}.template.json").read_text()
+            # Compact JSON: an inline TemplateBody is limited to 51,200 bytes (the CDK CLI
+            # uploads a larger template to the bootstrap bucket); the check is about types.
+            template = json.loads((app / f"{layer}.template.json").read_text())
+            body = json.dumps(template, separators=(",", ":"))
             try:
                 cloudformation.validate_template(TemplateBody=body)
                 refused[layer] = None

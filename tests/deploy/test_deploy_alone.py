@@ -1,6 +1,7 @@
 """Each layer deploys on its own, as the README promises: on a fresh emulator, each layer with
-``--exclusively`` while no other layer exists but the ones it depends on (the data lake for
-all but the serving layer, which needs none), destroyed again before the next. Then the
+``--exclusively`` while no other layer exists but the ones it depends on (the data lake; the
+serving layer too for the ML layer, which records its runs there; nothing for the serving
+layer), destroyed again before the next. Then the
 opt-in layers: what the emulator can create, and the exact resource types it refuses for the
 rest (the README lists them)."""
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
@@ -116,3 +117,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         yield session
     finally:
         session.stop()
+
+
+# Hypothesis: no example database in the repository, no per-example deadline (the machine's
+# load varies; each property's cost is bounded by its max_examples instead).
+settings.register_profile("ml-blueprints", database=None, deadline=None)
+settings.load_profile("ml-blueprints")

@@ -1,27 +1,32 @@
-"""The Spark ETL job, run for real in local mode on raw JSON Lines the tests write."""
+"""The Spark ETL job, run for real in local mode on raw JSON Lines the tests write.
+
+Few runs, each covering many cases: a first run over a mixed raw zone, a second run over a
+copy of its output (late events, re-sends, type and case drift, a partition an older version
+wrote), reruns (the ledger; a retry after a failure), and the inputs with nothing to curate.
+"""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import shutil
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.types import (
     ArrayType,
-    BooleanType,
-    DataType,
     DateType,
+    DecimalType,
     DoubleType,
-    IntegerType,
     LongType,
-    NullType,
     StringType,
     StructField,
     StructType,
@@ -29,14 +34,6 @@ from pyspark.sql.types import (
 )
 
 from ml_blueprints.runtime import spark_etl
-from ml_blueprints.runtime.spark_etl import (
-    BAD_EVENT_TIME,
-    MISSING_EVENT_ID,
-    MISSING_EVENT_TIME,
-    MISSING_EVENT_TYPE,
-    UNPARSEABLE,
-    split_events,
-)
 
 DAY_A = date(2026, 11, 24)
 DAY_B = date(2026, 11, 25)
@@ -55,17 +52,26 @@ def event(event_id: Any, event_time: Any = "2026-11-24T16:05:09.123Z", **fields:
     return json.dumps({key: value for key, value in record.items() if value is not ...})
 
 
+def raw_event(event_id: str, members: str, event_time: str = "2026-11-24T16:05:09.123Z") -> str:
+    """An event with raw JSON ``members`` appended (numbers as written, repeated names)."""
+    return (
+        f'{{"event_id":"{event_id}","event_type":"click","event_time":"{event_time}",'
+        f'"ingested_at":"2026-11-24T16:05:10.000Z",{members}}}'
+    )
+
+
 TRUNCATED = '{"event_id": "t1", "event_type": "cl'
 PLAIN_TEXT = "this is not json at all"
+NOT_UTF8 = b'{"event_id": "caf\xe9"}'
 
 # Firehose-style prefixes (arrival time); they must not become columns.
 BATCH_1 = "events/year=2026/month=11/day=24/hour=16/batch-1.jsonl.gz"
 BATCH_1_LINES = [
-    event("e1", user={"id": 7, "name": "Zoë", "tags": ["a", "b"]}, amount=12.5),
+    event("e1", user={"id": 7, "name": "Zoë", "tags": ["a", "b"]}, Amount=12.5),
     event("e2", "2026-11-24T23:59:59.999Z", text="日本語 ✓ café", amount=3),
     event("e3", "2026-11-25T10:00:00Z", ingested_at="2026-11-25T10:00:01Z", amount=1),
     TRUNCATED,
-    event("e4", "2026-11-25T00:00:00.000Z", event_type="view"),
+    event("e4", "2026-11-25T00:00:00.000Z", event_type="View"),
 ]
 BATCH_2 = "events/year=2026/month=11/day=25/hour=10/batch-2.jsonl"
 BATCH_2_LINES = [
@@ -73,53 +79,88 @@ BATCH_2_LINES = [
     # e3 retried: later ingestion, different payload; this one must win
     event("e3", "2026-11-25T10:00:00Z", ingested_at="2026-11-25T10:05:00Z", amount=2),
     PLAIN_TEXT,
-    "",  # blank lines are not records
+    "",  # blank lines are not events
+    "  \t",
     event(..., note="no id"),
     event("m2", event_type=...),
     event("m3", event_time=...),
     event("", note="empty id"),
     event(None, note="null id"),
+    event(42, note="a number"),
     event("m5", event_type="   "),
     event("m6", event_time=""),
     event("b1", event_time="yesterday at noon"),
     event("b2", event_time="2026-13-01T00:00:00Z"),
+    event("b3", event_time=1795536309),  # epoch seconds: not read as a date in 1970
+    event("b4", ingested_at="from the producer"),
     # +01:00 offset: 2026-11-25T23:30Z in UTC, so event_date is 2026-11-25
     event("e5", "2026-11-26T00:30:00+01:00", event_type="purchase"),
+    # one object with a duplicate name, and one with names differing only in case
+    raw_event("d1", '"a":1,"a":2'),
+    raw_event("d2", '"Amount":1,"amount":2'),
+    raw_event("r1", '"event_date":"2026-11-24"'),  # the partition column
+    # the job's own working names and Spark's corrupt-record column: kept as payload
+    event("w1", _corrupt_record="x", __row=1, __etl_rank=2, quarantine_reason="none"),
+    # numbers exactly as written; epoch milliseconds; times Parquet refuses by default
+    raw_event("n1", '"amount":5,"big":123456789012345678901234567890,"precise":0.1,"z":-0'),
+    event("t1", 1795536309123),
+    event("old", "1850-06-01T12:00:00Z"),
+    event("first", "0001-01-01T00:00:00Z", meta={}, nothing=None, empty=[]),
 ]
 BATCH_3 = "events/year=2026/month=11/day=25/hour=11/batch-3.jsonl.gz"
 BATCH_3_LINES = [BATCH_1_LINES[1]]  # exact duplicate of e2, in another gzip file
+BATCH_4 = "events/year=2026/month=11/day=25/hour=12/batch-4.jsonl"
+BATCH_5 = "events/year=2026/month=11/day=25/hour=13/batch-5.jsonl"
 
-DAY_C_TIME = "2026-11-26T01:00:00Z"
-EXPECTED_DATES = {"e1": DAY_A, "e2": DAY_A, "e3": DAY_B, "e4": DAY_B, "e5": DAY_B}
+EXPECTED_DATES = {
+    "e1": DAY_A,
+    "e2": DAY_A,
+    "e3": DAY_B,
+    "e4": DAY_B,
+    "e5": DAY_B,
+    "w1": DAY_A,
+    "n1": DAY_A,
+    "t1": DAY_A,
+    "old": date(1850, 6, 1),
+    "first": date(1, 1, 1),
+    "c1": DAY_A,
+    "c2": DAY_A,
+}
 EXPECTED_QUARANTINE = Counter(
     {
-        (UNPARSEABLE, None): 2,
-        (MISSING_EVENT_ID, None): 2,  # field absent, or null
-        (MISSING_EVENT_ID, ""): 1,
-        (MISSING_EVENT_TYPE, "m2"): 1,
-        (MISSING_EVENT_TYPE, "m5"): 1,
-        (MISSING_EVENT_TIME, "m3"): 1,
-        (MISSING_EVENT_TIME, "m6"): 1,
-        (BAD_EVENT_TIME, "b1"): 1,
-        (BAD_EVENT_TIME, "b2"): 1,
+        ("not_json", None): 2,
+        ("not_utf8", None): 1,
+        ("missing_field:event_id", None): 2,  # absent, or null
+        ("empty_field:event_id", ""): 1,
+        ("bad_type:event_id", "42"): 1,
+        ("missing_field:event_type", "m2"): 1,
+        ("empty_field:event_type", "m5"): 1,
+        ("missing_field:event_time", "m3"): 1,
+        ("bad_timestamp:event_time", "m6"): 1,
+        ("bad_timestamp:event_time", "b1"): 1,
+        ("bad_timestamp:event_time", "b2"): 1,
+        ("bad_timestamp:event_time", "b3"): 1,
+        ("bad_timestamp:ingested_at", "b4"): 1,
+        ("duplicate_field", None): 2,
+        ("reserved_field:event_date", "r1"): 1,
     }
 )
-EXPECTED_COUNTS = {
-    "read": 19,
-    "curated_new": 5,
-    "quarantined": 11,
-    "duplicates_removed": 3,
-    "merged_existing": 0,
-    "replaced_existing": 0,
-    "curated": 5,
-}
 
 
 def counts(
-    read: int, new: int, duplicates: int, merged: int, replaced: int, quarantined: int = 0
+    read: int,
+    new: int,
+    duplicates: int,
+    merged: int,
+    replaced: int,
+    quarantined: int = 0,
+    files: int = 1,
+    skipped: int = 0,
 ) -> dict[str, int]:
     """The counts of a run, in ``spark_etl.COUNT_KEYS`` order."""
     return {
+        "files": files,
+        "files_skipped": skipped,
         "read": read,
         "curated_new": new,
         "quarantined": quarantined,
@@ -130,10 +171,10 @@ def counts(
     }
 
 
-def write_lines(root: Path, relative: str, lines: list[str]) -> None:
+def write_lines(root: Path, relative: str, lines: list[str | bytes]) -> None:
     path = root / relative
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = ("\n".join(lines) + "\n").encode()
+    data = b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines)
     path.write_bytes(gzip.compress(data) if relative.endswith(".gz") else data)
 
 
@@ -149,18 +190,26 @@ class Run:
 def first_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("etl")
     raw = root / "raw"
-    for relative, lines in ((BATCH_1, BATCH_1_LINES), (BATCH_2, BATCH_2_LINES)):
-        write_lines(raw, relative, lines)
+    write_lines(raw, BATCH_1, BATCH_1_LINES)
+    write_lines(raw, BATCH_2, BATCH_2_LINES)
     write_lines(raw, BATCH_3, BATCH_3_LINES)
+    write_lines(raw, BATCH_4, [NOT_UTF8])
+    # CRLF line endings, and a CR between tokens: JSON whitespace, as for the transform
+    crlf = (event("c1", amount=4) + "\r\n" + event("c2").replace(", ", ",\r ") + "\r\n").encode()
+    (raw / BATCH_5).parent.mkdir(parents=True)
+    (raw / BATCH_5).write_bytes(crlf)
+    write_lines(raw, "events/_SUCCESS", ["not an input file"])
+    write_lines(raw, "events/.part.crc", ["not an input file"])
     output, quarantine = root / "curated", root / "quarantine"
-    counts = spark_etl.run(spark, str(raw), str(output), str(quarantine))
-    return Run(raw, output, quarantine, counts)
+    result = spark_etl.run(spark, str(raw), str(output), str(quarantine))
+    return Run(raw, output, quarantine, result)
 
 
-def copy_output(first: Run, root: Path) -> Path:
-    output = root / "curated"
+def copy_run(first: Run, root: Path) -> tuple[Path, Path]:
+    output, quarantine = root / "curated", root / "quarantine"
     shutil.copytree(first.output_path, output)
-    return output
+    shutil.copytree(first.quarantine_path, quarantine)
+    return output, quarantine
 
 
 def files_of(partition: Path) -> dict[str, tuple[int, int]]:
@@ -176,150 +225,213 @@ def partition(output: Path, day: date) -> Path:
     return output / f"event_date={day.isoformat()}"
 
 
-def as_dicts(rows: dict[str, Any], *keys: str) -> dict[str, dict[str, Any]]:
-    return {key: rows[key].asDict(recursive=True) for key in keys}
+def curated_rows(spark: SparkSession, output: Path) -> dict[str, dict[str, Any]]:
+    """The curated rows by event_id, timestamps as epoch milliseconds (no time zone in play).
 
-
-def rows_by_id(frame: DataFrame) -> dict[str, Any]:
-    rows = frame.collect()
+    Partitions one run wrote share one schema and are read together; when two dates hold a
+    column with different types (written by different runs), one by one.
+    """
+    try:
+        frames = [spark.read.option("mergeSchema", "true").parquet(str(output))]
+    except Exception:  # the types do not merge: read each date on its own
+        frames = [spark.read.parquet(str(d)) for d in sorted(output.glob("event_date=*"))]
+    rows = []
+    for frame in frames:
+        columns = [
+            F.unix_millis(F.col(name)).alias(name)
+            if name in ("event_time", "ingested_at")
+            else F.col(f"`{name}`")
+            for name in frame.columns
+        ]
+        extra = {}
+        if "event_date" not in frame.columns:  # a partition directory read on its own
+            path = frame.inputFiles()[0]
+            extra["event_date"] = date.fromisoformat(path.split("event_date=")[1][:10])
+        rows += [
+            {**row.asDict(recursive=True), **extra} for row in frame.select(*columns).collect()
+        ]
     by_id = {row["event_id"]: row for row in rows}
     assert len(by_id) == len(rows), "one row per event_id"
     return by_id
 
 
-def epoch(value: datetime) -> float:
-    return value.timestamp()  # PySpark gives naive local datetimes
+def millis(text: str) -> int:
+    return int(datetime.fromisoformat(text).astimezone(UTC).timestamp() * 1000)
 
 
-def utc(text: str) -> float:
-    return datetime.fromisoformat(text).astimezone(UTC).timestamp()
+def quarantine_rows(quarantine: Path) -> list[dict[str, Any]]:
+    """Every record of the quarantine output, read as written."""
+    return [
+        json.loads(line)
+        for part in sorted(quarantine.glob("batch=*/part-*.json"))
+        for line in part.read_text(encoding="utf-8").split("\n")
+        if line
+    ]
 
 
-def test_run_counts(first_run: Run) -> None:
-    assert first_run.counts == EXPECTED_COUNTS
+# --- the first run ----------------------------------------------------------------------------
+
+
+def test_first_run_counts(first_run: Run) -> None:
+    # 5 + 24 (not blank) + 1 + 1 + 2 lines; e1, e2, e3 twice
+    assert first_run.counts == counts(
+        read=33, new=12, duplicates=3, merged=0, replaced=0, quarantined=18, files=5
+    )
 
 
 def test_nothing_is_lost(first_run: Run, spark: SparkSession) -> None:
-    counts = first_run.counts
-    assert list(counts) == list(spark_etl.COUNT_KEYS)
+    result = first_run.counts
     assert (
-        counts["read"]
-        == counts["curated_new"] + counts["quarantined"] + counts["duplicates_removed"]
+        result["read"]
+        == result["curated_new"] + result["quarantined"] + result["duplicates_removed"]
     )
-    lines = [
-        line for lines in (BATCH_1_LINES, BATCH_2_LINES, BATCH_3_LINES) for line in lines if line
-    ]
-    assert counts["read"] == len(lines)
-    assert spark.read.parquet(str(first_run.output_path)).count() == counts["curated"]
-    assert spark.read.json(str(first_run.quarantine_path)).count() == counts["quarantined"]
+    assert spark.read.parquet(str(first_run.output_path)).count() == result["curated"]
+    assert len(quarantine_rows(first_run.quarantine_path)) == result["quarantined"]
 
 
 def test_curated_rows(first_run: Run, spark: SparkSession) -> None:
     curated = spark.read.parquet(str(first_run.output_path))
     types = {field.name: field.dataType for field in curated.schema.fields}
-    assert types["event_time"] == TimestampType()
-    assert types["ingested_at"] == TimestampType()
+    assert list(types)[:4] == ["event_id", "event_type", "event_time", "ingested_at"]
+    assert types["event_time"] == types["ingested_at"] == TimestampType()
     assert types["event_date"] == DateType()
-    assert types["event_id"] == StringType()
-    assert isinstance(types["user"], StructType)
-    assert not {"_corrupt_record", "year", "month", "day", "hour"} & set(types)
-    assert not [name for name in types if name.startswith("__etl")]
+    # Amount (e1) and amount (e2, n1, ...) are one column, lower case; 12.5 makes it double
+    assert types["amount"] == DoubleType()
+    assert "Amount" not in types
+    assert types["big"] == DecimalType(38, 0)
+    assert types["user"] == StructType(
+        [
+            StructField("id", LongType()),
+            StructField("name", StringType()),
+            StructField("tags", ArrayType(StringType())),
+        ]
+    )
+    # an object and an array that never hold anything, a field only ever null: strings
+    assert types["meta"] == types["nothing"] == StringType()
+    assert types["empty"] == ArrayType(StringType())
+    # the payload's own fields named like the job's columns are kept as they are
+    assert {"_corrupt_record", "__row", "__etl_rank", "quarantine_reason"} <= set(types)
+    assert not {"year", "month", "day", "hour"} & set(types)
 
-    rows = rows_by_id(curated)
-    assert set(rows) == set(EXPECTED_DATES)
+    rows = curated_rows(spark, first_run.output_path)
     assert {key: row["event_date"] for key, row in rows.items()} == EXPECTED_DATES
-    # the retry with the later ingested_at won
-    assert rows["e3"]["amount"] == 2
-    assert epoch(rows["e3"]["ingested_at"]) == utc("2026-11-25T10:05:00+00:00")
-    assert epoch(rows["e1"]["event_time"]) == utc("2026-11-24T16:05:09.123+00:00")
-    assert epoch(rows["e5"]["event_time"]) == utc("2026-11-25T23:30:00+00:00")
-    assert rows["e1"]["user"]["name"] == "Zoë"
-    assert rows["e1"]["user"]["tags"] == ["a", "b"]
+    assert rows["e1"]["amount"] == 12.5 and rows["e2"]["amount"] == 3.0
+    assert rows["e3"]["amount"] == 2.0  # the retry with the later ingested_at won
+    assert rows["e3"]["ingested_at"] == millis("2026-11-25T10:05:00+00:00")
+    assert rows["e1"]["event_time"] == millis("2026-11-24T16:05:09.123+00:00")
+    assert rows["e5"]["event_time"] == millis("2026-11-25T23:30:00+00:00")
+    assert rows["t1"]["event_time"] == 1795536309123
+    assert rows["old"]["event_time"] == millis("1850-06-01T12:00:00+00:00")
+    assert rows["first"]["event_time"] == millis("0001-01-01T00:00:00+00:00")
+    assert rows["first"]["meta"] == "{}" and rows["first"]["empty"] == []
+    assert rows["e1"]["user"] == {"id": 7, "name": "Zoë", "tags": ["a", "b"]}
     assert rows["e2"]["text"] == "日本語 ✓ café"
     assert rows["e4"]["event_type"] == "view"
+    assert rows["c1"]["amount"] == 4.0 and rows["c2"]["event_type"] == "click"  # CRLF file
+    assert rows["n1"]["big"] == Decimal("123456789012345678901234567890")
+    assert rows["n1"]["precise"] == 0.1 and rows["n1"]["z"] == 0
+    assert (rows["w1"]["_corrupt_record"], rows["w1"]["__row"]) == ("x", 1)
+    assert rows["w1"]["__etl_rank"] == 2 and rows["w1"]["quarantine_reason"] == "none"
 
 
 def test_output_is_partitioned_by_event_date(first_run: Run) -> None:
     partitions = sorted(path.name for path in first_run.output_path.iterdir() if path.is_dir())
-    assert partitions == ["event_date=2026-11-24", "event_date=2026-11-25"]
-    for name in partitions:
-        assert list((first_run.output_path / name).glob("*.parquet"))
-
-
-def read_json_lines(directory: Path) -> list[dict[str, Any]]:
-    """Every record of the JSON part files Spark wrote under ``directory``, read as written."""
-    return [
-        json.loads(line)
-        for part in sorted(directory.glob("part-*.json"))
-        for line in part.read_text(encoding="utf-8").splitlines()
-        if line
+    assert partitions == [
+        "event_date=0001-01-01",
+        "event_date=1850-06-01",
+        "event_date=2026-11-24",
+        "event_date=2026-11-25",
     ]
-
-
-def canonical(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, ensure_ascii=False)
 
 
 def test_quarantine_rows(first_run: Run) -> None:
-    rows = read_json_lines(first_run.quarantine_path)
+    rows = quarantine_rows(first_run.quarantine_path)
     assert {key for row in rows for key in row} <= set(spark_etl.QUARANTINE_COLUMNS)
     found = Counter((row["quarantine_reason"], row.get("event_id")) for row in rows)
     assert found == EXPECTED_QUARANTINE
-    unparseable = {row["raw_record"] for row in rows if row["quarantine_reason"] == UNPARSEABLE}
-    assert unparseable == {TRUNCATED, PLAIN_TEXT}
-    # parsed rows keep their content: the original fields (null ones are not written)
-    parsed = [
-        json.loads(row["raw_record"]) for row in rows if row["quarantine_reason"] != UNPARSEABLE
-    ]
-    rejected = [
-        {key: value for key, value in json.loads(line).items() if value is not None}
-        for line in BATCH_2_LINES
-        if line not in {"", PLAIN_TEXT, *BATCH_1_LINES}
-        and json.loads(line).get("event_id") not in {"e3", "e5"}
-    ]
-    assert len(rejected) == 9
-    assert sorted(map(canonical, parsed)) == sorted(map(canonical, rejected))
-    bad = {row["event_id"]: row for row in rows if row["quarantine_reason"] == BAD_EVENT_TIME}
-    assert bad["b1"]["event_time"] == "yesterday at noon"
-
-
-def test_late_events_are_merged_into_their_date(
-    first_run: Run, spark: SparkSession, tmp_path: Path
-) -> None:
-    # the next run (a bookmark run: only new files) has a late event for day B and one for C
-    output = copy_output(first_run, tmp_path)
-    day_a = files_of(partition(output, DAY_A))
-    before = rows_by_id(spark.read.parquet(str(output)))
-    raw = tmp_path / "raw"
-    late = event("e6", "2026-11-25T08:00:00Z", ingested_at="2026-11-27T09:00:00Z", amount=4.5)
-    write_lines(raw, "events/year=2026/month=11/day=27/late.jsonl", [late, event("e7", DAY_C_TIME)])
-    result = spark_etl.run(spark, str(raw), str(output), str(tmp_path / "quarantine"))
-    assert result == counts(read=2, new=2, duplicates=0, merged=3, replaced=0)
-
-    rows = rows_by_id(spark.read.parquet(str(output)))
-    assert {key: row["event_date"] for key, row in rows.items()} == {
-        **EXPECTED_DATES,
-        "e6": DAY_B,
-        "e7": DAY_C,
+    # every rejected line is there as it was read, with the file it came from
+    written = {
+        line if isinstance(line, str) else None
+        for line in [*BATCH_1_LINES, *BATCH_2_LINES, *BATCH_3_LINES]
     }
-    # day B kept its rows as they were, day A was not even rewritten
-    assert as_dicts(rows, *EXPECTED_DATES) == as_dicts(before, *EXPECTED_DATES)
-    assert rows["e6"]["amount"] == 4.5
-    assert files_of(partition(output, DAY_A)) == day_a
+    assert {row["raw_record"] for row in rows if "raw_record" in row} <= written
+    [binary] = [row for row in rows if row["quarantine_reason"] == "not_utf8"]
+    assert base64.b64decode(binary["raw_record_base64"]) == NOT_UTF8
+    assert binary["source_file"].endswith("/batch-4.jsonl")
+    assert "raw_record" not in binary
+    bad = {row["event_id"]: row for row in rows if row.get("event_id") in ("b1", "b3", "b4")}
+    assert bad["b1"]["event_time"] == "yesterday at noon"
+    assert bad["b3"]["event_time"] == "1795536309"  # as read, as text
+    assert bad["b4"]["ingested_at"] == "from the producer"
 
 
-def test_a_resend_in_a_later_run_is_deduplicated(
+def test_the_ledger_lists_the_processed_files_and_a_second_run_skips_them(
     first_run: Run, spark: SparkSession, tmp_path: Path
 ) -> None:
-    output = copy_output(first_run, tmp_path)
+    [entry] = (first_run.quarantine_path / "_ledger").glob("*.txt")
+    listed = [json.loads(line) for line in entry.read_text().splitlines()]
+    assert sorted(Path(name).name for name in listed) == [
+        "batch-1.jsonl.gz",
+        "batch-2.jsonl",
+        "batch-3.jsonl.gz",
+        "batch-4.jsonl",
+        "batch-5.jsonl",
+    ]
+    output, quarantine = copy_run(first_run, tmp_path)
+    before = {day: files_of(partition(output, day)) for day in (DAY_A, DAY_B)}
+    again = spark_etl.run(spark, str(first_run.input_path), str(output), str(quarantine))
+    assert again == counts(read=0, new=0, duplicates=0, merged=0, replaced=0, files=0, skipped=5)
+    assert {day: files_of(partition(output, day)) for day in (DAY_A, DAY_B)} == before
+
+
+def test_a_retry_after_a_failure_changes_nothing(
+    first_run: Run, spark: SparkSession, tmp_path: Path
+) -> None:
+    """A run that wrote its outputs and failed before its ledger entry: the retry processes the
+    same files again; the curated rows stay as they were, each rejected line is quarantined
+    once (the failed run's quarantine is removed)."""
+    output, quarantine = copy_run(first_run, tmp_path)
+    shutil.rmtree(quarantine / "_ledger")
+    before = curated_rows(spark, output)
+    quarantined_before = Counter(map(json.dumps, quarantine_rows(quarantine)))
+    again = spark_etl.run(spark, str(first_run.input_path), str(output), str(quarantine))
+    assert again == counts(
+        read=33, new=0, duplicates=15, merged=12, replaced=0, quarantined=18, files=5
+    )
+    assert curated_rows(spark, output) == before
+    assert Counter(map(json.dumps, quarantine_rows(quarantine))) == quarantined_before
+
+
+# --- a second run: late events, re-sends, drift, an older version's partition -----------------
+
+
+def test_a_second_run_merges_into_the_dates_it_touches(
+    first_run: Run, spark: SparkSession, tmp_path: Path
+) -> None:
+    output, quarantine = copy_run(first_run, tmp_path)
     day_a = files_of(partition(output, DAY_A))
+    # a partition an earlier version of the job wrote: names in mixed case, a nested one too
+    older = spark.createDataFrame(
+        [("o1", "click", 1764547200000, 5, (1, "n"))],
+        "event_id string, event_type string, t long, Amount long, User struct<Id:long,Name:string>",
+    ).select(
+        "event_id",
+        "event_type",
+        F.timestamp_millis("t").alias("event_time"),
+        "Amount",
+        "User",
+    )
+    older.write.parquet(str(partition(output, date(2025, 12, 1))))
     raw = tmp_path / "raw"
     write_lines(
         raw,
-        "events/rerun.jsonl.gz",
+        "events/year=2026/month=11/day=27/late.jsonl",
         [
-            # e3 re-sent later with another payload: replaces the stored e3; an integer where
-            # day B holds doubles (the merge stores it as a double)
+            # late for day B, with AMOUNT (another case) holding a string: amount becomes
+            # string in day B, each number kept as its text
+            event("e6", "2026-11-25T08:00:00Z", ingested_at="2026-11-27T09:00:00Z", AMOUNT="n/a"),
+            event("e7", "2026-11-26T01:00:00Z"),  # a new date
+            # e3 re-sent later with another payload: replaces the stored e3
             event("e3", "2026-11-25T10:00:00Z", ingested_at="2026-11-26T00:00:00Z", amount=9),
             # e4 re-sent with an older ingested_at: the stored e4 stays
             event(
@@ -328,171 +440,122 @@ def test_a_resend_in_a_later_run_is_deduplicated(
                 event_type="stale",
                 ingested_at="2026-11-24T00:00:00Z",
             ),
-            event("e9", "2026-11-25T12:00:00Z"),
+            # into the older version's partition: its Amount and User.Id merge with these
+            event("o2", "2025-12-01T10:00:00Z", amount=2.5, user={"id": 3, "tags": ["x"]}),
         ],
     )
-    quarantine = str(tmp_path / "quarantine")
-    result = spark_etl.run(spark, str(raw), str(output), quarantine)
-    assert result == counts(read=3, new=2, duplicates=1, merged=2, replaced=1)
+    result = spark_etl.run(spark, str(raw), str(output), str(quarantine))
+    # day B held e3, e4, e5; the older partition o1
+    assert result == counts(read=5, new=4, duplicates=1, merged=3, replaced=1)
 
-    rows = rows_by_id(spark.read.parquet(str(output)))
-    assert {key: row["event_date"] for key, row in rows.items()} == {**EXPECTED_DATES, "e9": DAY_B}
-    assert rows["e3"]["amount"] == 9.0
-    assert epoch(rows["e3"]["ingested_at"]) == utc("2026-11-26T00:00:00+00:00")
+    rows = curated_rows(spark, output)
+    assert set(rows) == {*EXPECTED_DATES, "e6", "e7", "o1", "o2"}
+    assert rows["e3"]["amount"] == "9"  # day B's amount is now a string: the text as written
+    assert rows["e5"]["amount"] is None
+    assert rows["e6"]["amount"] == "n/a"
+    assert rows["e3"]["ingested_at"] == millis("2026-11-26T00:00:00+00:00")
     assert rows["e4"]["event_type"] == "view"
-    assert epoch(rows["e4"]["ingested_at"]) == utc("2026-11-24T16:05:10+00:00")
+    assert rows["e7"]["event_date"] == DAY_C
+    # one type per column for all the dates a run writes: string, each value its text
+    assert rows["o1"]["amount"] == "5" and rows["o2"]["amount"] == "2.5"
+    assert rows["o1"]["user"] == {"id": 1, "name": "n", "tags": None}
+    assert rows["o2"]["user"] == {"id": 3, "name": None, "tags": ["x"]}
+    # day A was not even rewritten, and it keeps its own types
     assert files_of(partition(output, DAY_A)) == day_a
-
-    # running the same input again changes nothing: every row of it is already there
-    again = spark_etl.run(spark, str(raw), str(output), quarantine)
-    assert again == counts(read=3, new=0, duplicates=3, merged=4, replaced=0)
-    after = rows_by_id(spark.read.parquet(str(output)))
-    assert as_dicts(after, *rows) == as_dicts(rows, *rows)
-
-
-def test_payload_type_drift_is_reconciled(spark: SparkSession, tmp_path: Path) -> None:
-    output, quarantine = str(tmp_path / "curated"), str(tmp_path / "quarantine")
-
-    def run(name: str, *lines: str) -> dict[str, int]:
-        write_lines(tmp_path / name, "events/part.jsonl", list(lines))
-        return spark_etl.run(spark, str(tmp_path / name), output, quarantine)
-
-    day_b = "2026-11-25T09:00:00Z"
-    # run 1: day A, integers (bigint), a struct, an array of integers
-    run(
-        "run1",
-        event("a1", amount=1, code=7, meta={"n": 1}, tags=[1, 2], detail={"k": 1}, legacy="x"),
-        event("a2", amount=2, code=8),
+    day_b = spark.read.parquet(str(partition(output, DAY_B)))
+    assert day_b.schema["amount"].dataType == StringType()
+    assert spark.read.parquet(str(partition(output, DAY_A))).schema["amount"].dataType == (
+        DoubleType()
     )
-    # run 2: a new date, day B, with doubles (day A still holds bigints: not merged yet)
-    run("run2", event("b1", day_b, amount=2.5, code=9))
-    # run 3 touches both: decimals, a string where numbers were, a wider struct, strings in
-    # the array, a string where a struct was, a new column; a2 re-sent with a new payload
-    result = run(
-        "run3",
-        event(
-            "a3",
-            amount=0.5,
-            code="X7",
-            meta={"n": 1.5, "tag": "t"},
-            tags=["u"],
-            detail="plain",
-        ),
-        event("b2", day_b, amount=3.25, extra=True),
-        event("a2", ingested_at="2026-11-25T00:00:00Z", amount=2.75),
+
+
+# --- inputs with nothing to curate ------------------------------------------------------------
+
+
+def test_a_missing_or_empty_input_is_a_run_with_nothing_to_do(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    output, quarantine = tmp_path / "curated", tmp_path / "quarantine"
+    nothing = counts(read=0, new=0, duplicates=0, merged=0, replaced=0, files=0)
+    assert spark_etl.run(spark, str(tmp_path / "missing"), str(output), str(quarantine)) == (
+        nothing
     )
-    assert result == counts(read=3, new=3, duplicates=0, merged=2, replaced=1)
-
-    curated = spark.read.parquet(output)  # the whole output reads back
-    types = {field.name: field.dataType for field in curated.schema.fields}
-    assert types["amount"] == DoubleType()
-    assert types["code"] == StringType()
-    assert types["detail"] == StringType()
-    assert types["meta"] == StructType(
-        [StructField("n", DoubleType()), StructField("tag", StringType())]
-    )
-    assert types["tags"] == ArrayType(StringType())
-    assert types["extra"] == BooleanType()
-    rows = as_dicts(rows_by_id(curated), "a1", "a2", "a3", "b1", "b2")
-    picked = ("amount", "code", "meta", "tags", "detail", "legacy", "extra", "event_date")
-    assert {key: tuple(row[name] for name in picked) for key, row in rows.items()} == {
-        "a1": (1.0, "7", {"n": 1.0, "tag": None}, ["1", "2"], '{"k":1}', "x", None, DAY_A),
-        "a2": (2.75, None, None, None, None, None, None, DAY_A),
-        "a3": (0.5, "X7", {"n": 1.5, "tag": "t"}, ["u"], "plain", None, None, DAY_A),
-        "b1": (2.5, "9", None, None, None, None, None, DAY_B),
-        "b2": (3.25, None, None, None, None, None, True, DAY_B),
-    }
+    write_lines(tmp_path / "raw", "events/_SUCCESS", [])
+    (tmp_path / "raw/events/empty").mkdir()
+    assert spark_etl.run(spark, str(tmp_path / "raw"), str(output), str(quarantine)) == nothing
+    assert not output.exists() and not quarantine.exists()
 
 
-def test_common_type() -> None:
-    struct = StructType([StructField("n", LongType())])
-    wider = StructType([StructField("n", DoubleType()), StructField("tag", StringType())])
-    cases: list[tuple[DataType, DataType, DataType]] = [
-        (LongType(), LongType(), LongType()),
-        (IntegerType(), LongType(), LongType()),
-        (LongType(), DoubleType(), DoubleType()),
-        (NullType(), LongType(), LongType()),
-        (LongType(), StringType(), StringType()),
-        (BooleanType(), LongType(), StringType()),
-        (struct, wider, wider),
-        (struct, StringType(), StringType()),
-        (ArrayType(LongType()), ArrayType(StringType()), ArrayType(StringType())),
-    ]
-    for left, right, expected in cases:
-        assert spark_etl.common_type(left, right) == expected, (left, right)
-        assert spark_etl.common_type(right, left) == expected, (right, left)
-
-
-def test_split_events_when_every_line_parses(spark: SparkSession) -> None:
-    raw = spark.createDataFrame(
-        [
-            ("a", "click", "2026-11-24T23:30:00Z", "2026-11-24T23:30:01Z", "first"),
-            ("a", "click", "2026-11-24T23:30:00Z", "2026-11-24T23:30:01Z", "second"),
-            ("b", "click", "2026-11-24T23:30:00", None, "older"),  # no offset: UTC
-            ("b", "click", "2026-11-24T23:30:00", "2026-11-24T23:30:01Z", "newer"),
-            ("c", "click", "2026-11-24", None, "date only"),
-        ],
-        "event_id string, event_type string, event_time string, ingested_at string, p string",
-    )
-    assert "_corrupt_record" not in raw.columns
-    zone = spark.conf.get("spark.sql.session.timeZone")
-    spark.conf.set("spark.sql.session.timeZone", "Pacific/Kiritimati")  # UTC+14
-    try:
-        curated, quarantined = split_events(raw)
-        rows = rows_by_id(curated)
-        reasons = [(row["quarantine_reason"], row["event_id"]) for row in quarantined.collect()]
-    finally:
-        spark.conf.set("spark.sql.session.timeZone", zone)
-    assert {key: row["event_date"] for key, row in rows.items()} == {"a": DAY_A, "b": DAY_A}
-    assert rows["a"]["p"] == "second"  # tie on ingested_at: greatest serialized row wins
-    assert rows["b"]["p"] == "newer"  # a missing ingested_at loses
-    assert epoch(rows["b"]["event_time"]) == utc("2026-11-24T23:30:00+00:00")
-    assert reasons == [(BAD_EVENT_TIME, "c")]
-
-
-def test_split_events_when_a_column_is_absent(spark: SparkSession) -> None:
-    raw = spark.createDataFrame(
-        [("a", "2026-11-24T10:00:00Z", None), ("b", "2026-11-24T10:00:00Z", '{"x')],
-        "event_id string, event_time string, _corrupt_record string",
-    )
-    curated, quarantined = split_events(raw)
-    assert curated.count() == 0
-    assert {"event_type", "event_time", "ingested_at", "event_date"} <= set(curated.columns)
-    rows = sorted(quarantined.collect(), key=lambda row: row["quarantine_reason"])
-    assert [(row["quarantine_reason"], row["event_id"]) for row in rows] == [
-        (MISSING_EVENT_TYPE, "a"),
-        (UNPARSEABLE, None),
-    ]
-    assert rows[1]["raw_record"] == '{"x'
-
-
-def test_errors_as_quarantine(spark: SparkSession) -> None:
-    errors = spark.createDataFrame([("bad line", 3)], "line string, n int")
-    (row,) = spark_etl.errors_as_quarantine(errors).collect()
-    assert row["quarantine_reason"] == UNPARSEABLE
-    assert json.loads(row["raw_record"]) == {"line": "bad line", "n": 3}
-    assert list(row.asDict()) == list(spark_etl.QUARANTINE_COLUMNS)
-
-
-def test_main_with_argparse_arguments(
+def test_main_on_an_input_where_every_line_is_malformed(
     spark: SparkSession, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    raw, output, quarantine = tmp_path / "raw", tmp_path / "out", tmp_path / "quarantine"
-    write_lines(raw, "part-0.jsonl.gz", [event("x1"), event("x1"), "oops"])
-    code = spark_etl.main(
-        [
-            "--input-path",
-            str(raw),
-            "--output-path",
-            str(output),
-            "--quarantine_path",  # the Glue spelling works too
-            str(quarantine),
-        ]
-    )
-    assert code == 0
-    expected = counts(read=3, new=1, duplicates=1, merged=0, replaced=0, quarantined=1)
+    # the outputs under the input path: the job never reads them back as input
+    raw = tmp_path / "raw"
+    output, quarantine = raw / "curated", raw / "quarantine"
+    write_lines(raw, "events/bad.jsonl", ["oops", "[1]", '{"a":1,"A":2}'])
+    write_lines(raw, "events/empty.jsonl.gz", [])
+    arguments = [
+        "--JOB_NAME",  # what Glue adds is ignored
+        "etl",
+        "--input-path",
+        str(raw),
+        "--output-path",
+        str(output),
+        "--quarantine_path",  # the Glue spelling works too
+        str(quarantine),
+        "--job-bookmark-option",
+        "job-bookmark-disable",
+    ]
+    assert spark_etl.main(arguments) == 0
+    expected = counts(read=3, new=0, duplicates=0, merged=0, replaced=0, quarantined=3, files=2)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
-    assert (output / "event_date=2026-11-24").is_dir()
-    assert spark.read.json(str(quarantine)).first()["raw_record"] == "oops"
-    # main reused the fixture's session and left it running
-    assert spark.range(1).count() == 1
+    assert not output.exists()  # nothing to curate: no write
+    reasons = sorted(row["quarantine_reason"] for row in quarantine_rows(quarantine))
+    assert reasons == ["duplicate_field", "not_an_object", "not_json"]
+    assert spark.range(1).count() == 1  # main reused the fixture's session, left it running
+    assert spark_etl.main(arguments) == 0  # again: the two files are in the ledger
+    again = counts(read=0, new=0, duplicates=0, merged=0, replaced=0, files=0, skipped=2)
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == again
+
+
+# --- one line, without Spark ------------------------------------------------------------------
+
+
+def test_check_line_gives_the_normalized_event_or_the_reason() -> None:
+    reason, raw_base64, *fields = spark_etl.check_line(
+        bytearray(
+            b'{"event_id":" e1 ","event_type":"Click","event_time":1795536309123,'
+            b'"User":{"Id":1},"note":"x"}'
+        )
+    )
+    assert (reason, raw_base64) == (None, None)
+    assert fields == [
+        "e1",
+        "click",
+        "2026-11-24T16:05:09.123Z",
+        None,
+        1795536309123,
+        None,
+        20781,  # days since 1970-01-01
+        '{"note":"x","user":{"id":1}}',  # names folded and sorted
+        fields[-1],
+    ]
+    assert json.loads(fields[-1])["fields"][1]["name"] == "user"
+    assert spark_etl.check_line(b"\xff")[:2] == ("not_utf8", "/w==")
+    assert spark_etl.check_line(b" \t")[0] == "empty"  # not an event: not counted
+    assert spark_etl.check_line(None)[0] == "empty"
+    rejected = spark_etl.check_line(b'{"event_id":7,"event_type":"t","event_time":"x"}')
+    assert rejected[:4] == ("bad_type:event_id", None, "7", "t")
+
+
+def test_a_defect_quarantines_the_line_instead_of_failing_the_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(event: Any, required: Any = None) -> Any:
+        raise RuntimeError("a defect")
+
+    monkeypatch.setattr(spark_etl.contract, "validate_event", broken)
+    assert spark_etl.check_line(b'{"event_id":"e"}')[0] == "internal_error"
+    convert = spark_etl.payload_converter(StructType([StructField("n", LongType())]))
+    assert convert('{"n":1}') == ((1,), None)
+    assert convert('{"n":"text"}') == (None, "TypeError: a str does not fit bigint")

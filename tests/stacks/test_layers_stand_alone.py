@@ -145,21 +145,39 @@ def test_every_glue_database_a_layer_uses_is_created_by_it_or_a_layer_before_it(
     assert problems == []
 
 
+#: The layers each layer needs deployed first, and nothing more: "RealTime without
+#: Analytics". Serving's results table stands alone; the ML layer records its runs in it;
+#: the warehouse (opt-in, in ``sandbox_project``) maps the analytics layer's Glue database.
+PREREQUISITES: dict[str, dict[str, set[str]]] = {
+    "project": {
+        "DataLake": set(),
+        "RealTime": {"DataLake"},
+        "Analytics": {"DataLake"},
+        "Serving": set(),
+        "Ml": {"DataLake", "Serving"},
+        "Governance": {"DataLake"},
+    },
+    "sandbox_project": {
+        "DataLake": set(),
+        "RealTime": {"DataLake"},
+        "Analytics": {"DataLake"},
+        "Serving": {"DataLake", "Analytics"},
+        "Ml": {"DataLake", "Analytics", "Serving"},
+        "Governance": {"DataLake"},
+        "Emr": {"DataLake"},
+    },
+}
+
+
 @pytest.mark.parametrize("app_fixture", ["project", "sandbox_project"])
-def test_layers_depend_only_on_the_data_lake(
+def test_each_layer_needs_only_the_layers_it_uses(
     app_fixture: str, request: pytest.FixtureRequest
 ) -> None:
-    # "RealTime without Analytics": no layer needs another layer deployed first but the data
-    # lake. Two exceptions, both documented: the serving layer's results table needs nothing
-    # (it deploys first), and its warehouse (-c warehouse=true, on in sandbox_project) maps
-    # the analytics layer's Glue database, so it comes after analytics.
-    app = request.getfixturevalue(app_fixture)
-    _, dependencies = _assembly(app)
-    serving = {"DataLake", "Analytics"} if app.settings.warehouse else set()
-    assert deployed_before(dependencies, "DataLake") == set()
-    for stack_id in dependencies.keys() - {"DataLake"}:
-        expected = serving if stack_id == "Serving" else {"DataLake"}
-        assert deployed_before(dependencies, stack_id) == expected, stack_id
+    _, dependencies = _assembly(request.getfixturevalue(app_fixture))
+    expected = PREREQUISITES[app_fixture]
+    assert set(dependencies) == set(expected)
+    for stack_id, before in expected.items():
+        assert deployed_before(dependencies, stack_id) == before, stack_id
 
 
 def test_the_check_catches_a_table_whose_database_no_stack_creates(project: Synthesized) -> None:

@@ -21,20 +21,44 @@ from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
 from ml_blueprints.constructs.shared.defaults import CRON_ALLOWED, is_aws_cron
+from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 #: Athena's minimum for a workgroup's per-query data usage control (10 MB).
 MIN_BYTES_SCANNED_CUTOFF = 10_000_000
 DEFAULT_BYTES_SCANNED_CUTOFF = 10 * 1024**3  # 10 GiB: about $0.05 per query at $5/TB
 ATHENA_ENGINE = "Athena engine version 3"
+#: What :meth:`DataCatalog.grant_query` allows in the workgroup.
+QUERY_ACTIONS: tuple[str, ...] = (
+    "athena:StartQueryExecution",
+    "athena:StopQueryExecution",
+    "athena:GetQueryExecution",
+    "athena:GetQueryResults",
+    "athena:GetQueryResultsStream",
+    "athena:BatchGetQueryExecution",
+    "athena:ListQueryExecutions",
+    "athena:GetWorkGroup",
+    "athena:GetNamedQuery",
+    "athena:BatchGetNamedQuery",
+    "athena:ListNamedQueries",
+)
+#: What :meth:`DataCatalog.grant_query` allows on the catalog, its database and tables.
+CATALOG_READ_ACTIONS: tuple[str, ...] = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetTables",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+)
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _PREFIX = re.compile(r"^$|^[a-z0-9][a-z0-9_\-/]*/$")
 
 
 @dataclass(frozen=True)
-class ZoneCrawl:
+class ZoneCrawl(TypedProps):
     """One crawler: the data under ``prefix`` (ending in ``/``, or ``""`` for the whole zone)
     of lake ``zone``, crawled on ``schedule`` (AWS cron; ``None`` to run only on demand, e.g.
     from a Step Functions workflow). Tables are named ``<table_prefix><folder>``
@@ -48,8 +72,9 @@ class ZoneCrawl:
 
 
 @dataclass(frozen=True)
-class NamedQuery:
-    """A saved Athena query: ``sql`` may use ``{database}`` for the catalog database."""
+class NamedQuery(TypedProps):
+    """A saved Athena query: ``{database}`` in ``sql`` is replaced by the catalog database's
+    name; any other brace is kept as written (``regexp_like(id, '^[0-9]{8}$')``)."""
 
     name: str
     description: str
@@ -84,6 +109,7 @@ class DataCatalog(Construct):
     ``security_configuration_name``, ``workgroup``, ``workgroup_name``, ``named_queries``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -200,7 +226,9 @@ class DataCatalog(Construct):
                 name=query.name,
                 description=query.description,
                 database=database_name,
-                query_string=query.sql.format(database=database_name),
+                # Only {database} is substituted: SQL uses braces of its own (regular
+                # expressions such as '\d{3}', JSON, map literals), so str.format would fail.
+                query_string=query.sql.replace("{database}", database_name),
                 work_group=self.workgroup.ref,
             )
             named.add_resource_dependency(self.database)
@@ -214,72 +242,59 @@ class DataCatalog(Construct):
             service="athena", resource="workgroup", resource_name=self.workgroup_name
         )
 
-    def grant_query(self, principal: iam.IGrantable, zones: Sequence[str] = ()) -> None:
+    @typed_props
+    def grant_query(self, principal: iam.IGrantable, zones: Sequence[str] = ()) -> iam.Grant:
         """Give ``principal`` exactly what running queries in the workgroup needs: the
-        workgroup's query actions, read access to this database's catalog entries and to the
-        data of ``zones`` (default: every crawled zone), and writing results under the
-        results prefix, with the lake key. Nothing outside the workgroup."""
+        workgroup's query actions (:data:`QUERY_ACTIONS`), read access to this database's
+        catalog entries (:data:`CATALOG_READ_ACTIONS`) and to the objects of ``zones``
+        (default: every crawled zone), and writing results under the results prefix, with
+        the lake key through S3 only. Nothing outside the workgroup.
+
+        Like the lake's grants, the statements go into a customer-managed policy attached to
+        ``principal`` and the wildcards no query grant can avoid (the database's tables, the
+        zones' objects, the generated result files) are acknowledged on it.
+        """
+        errors = PropErrors("DataCatalog.grant_query")
+        for zone in zones:
+            errors.require(
+                zone in self.lake.zones, "zones", zone, f"one of {', '.join(self.lake.zones)}"
+            )
+        errors.raise_if_any()
         stack = cdk.Stack.of(self)
-        crawled = zones or sorted({key.split("/", 1)[0] for key in self.crawlers})
+        crawled = list(zones) or sorted({key.split("/", 1)[0] for key in self.crawlers})
         results = self.lake.bucket(self.results_zone)
+        result_objects = results.arn_for_objects(f"{self.results_prefix}*")
+        zone_objects = [self.lake.bucket(zone).arn_for_objects("*") for zone in crawled]
+        buckets = sorted(
+            {results.bucket_arn, *(self.lake.bucket(zone).bucket_arn for zone in crawled)},
+            key=str,
+        )
         statements = [
+            iam.PolicyStatement(actions=list(QUERY_ACTIONS), resources=[self.workgroup_arn]),
+            iam.PolicyStatement(actions=list(CATALOG_READ_ACTIONS), resources=self._catalog_arns()),
             iam.PolicyStatement(
-                sid="RunQueriesInTheWorkgroup",
-                actions=[
-                    "athena:StartQueryExecution",
-                    "athena:StopQueryExecution",
-                    "athena:GetQueryExecution",
-                    "athena:GetQueryResults",
-                    "athena:GetQueryResultsStream",
-                    "athena:BatchGetQueryExecution",
-                    "athena:ListQueryExecutions",
-                    "athena:GetWorkGroup",
-                    "athena:GetNamedQuery",
-                    "athena:BatchGetNamedQuery",
-                    "athena:ListNamedQueries",
-                ],
-                resources=[self.workgroup_arn],
-            ),
-            iam.PolicyStatement(
-                sid="ReadTheCatalog",
-                actions=[
-                    "glue:GetDatabase",
-                    "glue:GetTable",
-                    "glue:GetTables",
-                    "glue:GetPartition",
-                    "glue:GetPartitions",
-                    "glue:BatchGetPartition",
-                ],
-                resources=self._catalog_arns(),
-            ),
-            iam.PolicyStatement(
-                sid="WriteQueryResults",
                 actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
-                resources=[results.arn_for_objects(f"{self.results_prefix}*")],
+                resources=[result_objects],
             ),
             iam.PolicyStatement(
-                sid="FindTheResultsBucket",
-                actions=["s3:GetBucketLocation", "s3:ListBucket"],
-                resources=[results.bucket_arn],
+                actions=["s3:ListBucket", "s3:GetBucketLocation"], resources=buckets
             ),
             iam.PolicyStatement(
-                sid="UseTheLakeKey",
                 actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=[self.lake.key.key_arn],
                 conditions={"StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}},
             ),
         ]
-        for statement in statements:
-            principal.grant_principal.add_to_principal_policy(statement)
-        for zone in crawled:
-            bucket = self.lake.bucket(zone)
-            principal.grant_principal.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid=f"ReadThe{_pascal(zone)}Zone",
-                    actions=["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"],
-                    resources=[bucket.bucket_arn, bucket.arn_for_objects("*")],
-                )
-            )
+        if zone_objects:
+            statements.append(iam.PolicyStatement(actions=["s3:GetObject"], resources=zone_objects))
+        return grant_on_managed_policy(
+            principal,
+            statements,
+            wildcard_resources=[self._catalog_arns()[2], result_objects, *zone_objects],
+            reason="DataCatalog.grant_query: queries read any table of this one database and "
+            "the objects of the zones granted, and write result files with generated names "
+            "under the workgroup's results prefix; every action is listed one by one.",
+        )
 
     # ---------------------------------------------------------------------------- builders
 
@@ -520,6 +535,19 @@ def _validate(
             "NamedQuery(name, description, sql) with unique names of 1-128 characters and SQL",
         )
         names.add(getattr(query, "name", ""))
+        if isinstance(query, NamedQuery):
+            errors.require(
+                len(query.description) <= 1024,
+                f"named_queries[{query.name!r}].description",
+                query.description[:40] + "...",
+                "at most 1,024 characters (Athena's limit)",
+            )
+            errors.require(
+                len(query.sql.encode()) <= 262_144,
+                f"named_queries[{query.name!r}].sql",
+                query.sql[:40] + "...",
+                "at most 262,144 bytes (Athena's limit)",
+            )
     errors.raise_if_any()
 
 

@@ -25,7 +25,7 @@ from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION_DAYS,
 )
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: Glue errors worth retrying: throttling and transient service trouble.
 TRANSIENT_ERRORS = (
@@ -49,6 +49,7 @@ class EtlWorkflow(Construct):
     Attributes: ``state_machine``, ``role``, ``log_group``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

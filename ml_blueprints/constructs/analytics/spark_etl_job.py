@@ -1,5 +1,5 @@
 """SparkEtlJob: the raw-to-curated PySpark job (:mod:`ml_blueprints.runtime.spark_etl`) as an
-AWS Glue job, with bookmarks, encryption, metrics, continuous logs and a schedule."""
+AWS Glue job, with its modules, encryption, metrics, continuous logs and a schedule."""
 
 from __future__ import annotations
 
@@ -16,9 +16,26 @@ from ml_blueprints.compliance import acknowledge_wildcard_resources
 from ml_blueprints.constructs.analytics.data_catalog import DataCatalog
 from ml_blueprints.constructs.shared.defaults import CRON_ALLOWED, is_aws_cron
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
-SCRIPT = Path(__file__).resolve().parents[2] / "runtime" / "spark_etl.py"
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
+SCRIPT = RUNTIME_DIR / "spark_etl.py"
+#: The modules the script imports (the event contract the Firehose transform applies too, the
+#: input files and ledger, the payload types), shipped beside it as one zip: Glue
+#: ``--extra-py-files``, EMR ``spark-submit --py-files``.
+SCRIPT_MODULES: tuple[str, ...] = ("event_contract.py", "spark_files.py", "spark_schema.py")
+
+
+def script_modules_asset(scope: Construct, id: str) -> s3_assets.Asset:
+    """:data:`SCRIPT_MODULES` as one zip asset (nothing else of the runtime directory)."""
+    return s3_assets.Asset(
+        scope,
+        id,
+        path=str(RUNTIME_DIR),
+        exclude=["*", *(f"!{name}" for name in SCRIPT_MODULES)],
+    )
+
+
 #: Glue versions with Spark 3.5 / Python 3.11 (5.0) and Spark 3.3 / Python 3.10 (4.0).
 GLUE_VERSIONS = ("5.0", "4.0")
 #: Worker types for Spark (glueetl) jobs, smallest first. G.1X: 4 vCPU, 16 GB.
@@ -30,8 +47,11 @@ class SparkEtlJob(Construct):
     """The Spark ETL job on AWS Glue.
 
     Defaults: Glue 5.0 (Spark 3.5, Python 3.11, the versions the job's tests run on), 2
-    ``G.1X`` workers, 60-minute timeout, 1 retry, one run at a time, job bookmarks on (each
-    run processes only files new since the last successful run), the catalog's security
+    ``G.1X`` workers, 60-minute timeout, 1 retry, one run at a time (the job keeps its own
+    ledger of processed files in the quarantine location, so each run processes only files new
+    since the last successful one and a retry exactly what failed; Glue job bookmarks are off:
+    they track only reads through Glue's own readers, and the job reads raw lines), the
+    script's modules (:data:`SCRIPT_MODULES`) as ``--extra-py-files``, the catalog's security
     configuration (encrypted logs and bookmarks), job metrics, observability metrics and
     continuous CloudWatch logging. Reads ``source_zone``/``source_prefix`` (raw
     ``events/``), writes Parquet partitioned by ``event_date`` to
@@ -39,9 +59,11 @@ class SparkEtlJob(Construct):
     ``quarantine_zone``/``quarantine_prefix`` (raw ``quarantine/events/``). Runs daily at
     02:15 UTC (``schedule``; ``None`` for on demand only).
 
-    Attributes: ``job``, ``job_name``, ``role``, ``trigger`` (or ``None``), ``script``.
+    Attributes: ``job``, ``job_name``, ``role``, ``trigger`` (or ``None``), ``script``,
+    ``modules``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -131,6 +153,7 @@ class SparkEtlJob(Construct):
         stack = cdk.Stack.of(self)
         role_name = lake.outside_role_name(self, "etl", job_role_name, owner="SparkEtlJob")
         self.script = s3_assets.Asset(self, "Script", path=str(SCRIPT))
+        self.modules = script_modules_asset(self, "Modules")
         self.role = ManagedPolicyRole(
             self,
             "Role",
@@ -162,8 +185,8 @@ class SparkEtlJob(Construct):
                 sid="ReadTheScript",
                 actions=["s3:GetObject"],
                 resources=[
-                    f"arn:{cdk.Aws.PARTITION}:s3:::{self.script.s3_bucket_name}/"
-                    f"{self.script.s3_object_key}"
+                    f"arn:{cdk.Aws.PARTITION}:s3:::{asset.s3_bucket_name}/{asset.s3_object_key}"
+                    for asset in (self.script, self.modules)
                 ],
             ),
             iam.PolicyStatement(
@@ -237,7 +260,8 @@ class SparkEtlJob(Construct):
             security_configuration=catalog.security_configuration_name,
             default_arguments={
                 "--job-language": "python",
-                "--job-bookmark-option": "job-bookmark-enable",
+                "--job-bookmark-option": "job-bookmark-disable",
+                "--extra-py-files": self.modules.s3_object_url,
                 "--enable-metrics": "true",
                 "--enable-observability-metrics": "true",
                 "--enable-continuous-cloudwatch-log": "true",

@@ -21,20 +21,29 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge, acknowledge_rule, acknowledge_wildcard_resources
+from ml_blueprints.constructs.bigdata.ec2_instance_types import (
+    BOTOCORE_VERSION as EC2_TYPES_BOTOCORE_VERSION,
+)
+from ml_blueprints.constructs.bigdata.ec2_instance_types import (
+    EC2_INSTANCE_TYPES,
+    SIZES_BY_FAMILY,
+)
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
-#: The current EMR 7 release when this was written; any ``emr-7.x.y`` is accepted.
+#: The EMR 7 releases (Amazon EMR Release Guide, "Application versions in Amazon EMR 7.x
+#: releases": emr-7.0.0 to emr-7.14.0, September 2026). A label outside the list does not
+#: exist, and CloudFormation would fail the cluster after a long wait.
+EMR7_RELEASES: tuple[str, ...] = tuple(f"emr-7.{minor}.0" for minor in range(15))
 DEFAULT_RELEASE = "emr-7.13.0"
 DEFAULT_APPLICATIONS: tuple[str, ...] = ("Spark", "Hive", "Livy", "JupyterEnterpriseGateway")
-#: Applications EMR 7 installs by name.
+#: Applications every EMR 7 release installs by name (Ganglia is gone since EMR 7.0).
 EMR7_APPLICATIONS = frozenset(
     {
         "AmazonCloudWatchAgent",
         "Flink",
-        "Ganglia",
         "HBase",
         "HCatalog",
         "Hadoop",
@@ -49,20 +58,22 @@ EMR7_APPLICATIONS = frozenset(
         "Pig",
         "Presto",
         "Spark",
-        "Sqoop",
         "Tez",
         "Trino",
         "Zeppelin",
         "ZooKeeper",
     }
 )
+#: Applications only some EMR 7 releases have: name -> the last release with it.
+EMR7_RETIRED_APPLICATIONS = {"Sqoop": "emr-7.4.0"}
+#: Instance families EMR does not run on although EC2 has them: burstable, Mac, high memory.
+_NOT_FOR_EMR = re.compile(r"^(t\d+[a-z]*|mac.*|u-.*|u7.*)$")
 #: The tag the EMR v2 managed service policy requires on everything EMR launches into.
 EMR_MANAGED_TAG = ("for-use-with-amazon-emr-managed-policies", "true")
 IDLE_TIMEOUT_SECONDS = (60, 7 * 24 * 3600)
 SPOT_ALLOCATION = "price-capacity-optimized"
 MIN_TASK_TYPES = 3
 
-_RELEASE = re.compile(r"^emr-7\.\d{1,2}\.\d{1,2}$")
 _INSTANCE_TYPE = re.compile(
     r"^(?P<family>[a-z]+\d+[a-z]*(-[a-z0-9]+)?)\."
     r"(nano|micro|small|medium|large|xlarge|[1-9]\d*xlarge|metal(-\d+xl)?)$"
@@ -72,7 +83,7 @@ _GPU_FAMILIES = re.compile(r"^(g4dn|g5|g6|g6e|p3|p4d|p5)$")
 
 
 @dataclass(frozen=True)
-class FleetType:
+class FleetType(TypedProps):
     """An instance type in a fleet and the capacity units it counts for."""
 
     instance_type: str
@@ -103,7 +114,7 @@ DEFAULT_GPU_TYPES = _fleet(("g5.2xlarge", 1), ("g4dn.2xlarge", 1), ("g5.4xlarge"
 
 
 @dataclass(frozen=True)
-class SparkStep:
+class SparkStep(TypedProps):
     """A ``spark-submit`` step: ``script`` is an ``s3://`` URI or a local file (uploaded as
     an asset), run with ``arguments``. ``action_on_failure`` CONTINUE, CANCEL_AND_WAIT or
     TERMINATE_CLUSTER."""
@@ -120,8 +131,10 @@ class SparkCluster(Construct):
 
     Defaults:
 
-    - ``release_label`` :data:`DEFAULT_RELEASE`; ``applications`` Spark, Hive, Livy and
-      JupyterEnterpriseGateway; the Glue Data Catalog as the Hive/Spark metastore.
+    - ``release_label`` :data:`DEFAULT_RELEASE` (one of :data:`EMR7_RELEASES`);
+      ``applications`` Spark, Hive, Livy and JupyterEnterpriseGateway; the Glue Data Catalog
+      as the Hive/Spark metastore. Instance types must exist in EC2 (botocore's list, see
+      :mod:`~ml_blueprints.constructs.bigdata.ec2_instance_types`) and not be burstable.
     - Placed in ``network``'s private subnets (EMR picks the AZ with capacity).
     - Primary fleet: one on-demand node of :data:`DEFAULT_PRIMARY_TYPES`.
     - Core fleet: ``core_capacity`` (2) on-demand units of :data:`DEFAULT_CORE_TYPES`, 256 GiB
@@ -148,6 +161,7 @@ class SparkCluster(Construct):
     ``security_configuration``, ``log_uri``, ``steps``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -312,6 +326,7 @@ class SparkCluster(Construct):
 
     # ------------------------------------------------------------------------------- steps
 
+    @typed_props
     def add_spark_step(self, step: SparkStep) -> emr.CfnStep:
         """Run ``step`` on the cluster with ``spark-submit`` (after earlier steps)."""
         errors = PropErrors("SparkCluster.add_spark_step")
@@ -629,6 +644,27 @@ def _cluster_fleet(
     )
 
 
+def _release_number(label: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in label.removeprefix("emr-").split("."))
+
+
+def _instance_type_problem(instance_type: str) -> str | None:
+    """Why EMR cannot launch ``instance_type``, or ``None``."""
+    if instance_type in EC2_INSTANCE_TYPES:
+        family = instance_type.split(".", 1)[0]
+        if _NOT_FOR_EMR.match(family):
+            return f"an instance type EMR runs on; {family} (burstable, Mac or high memory) is not"
+        return None
+    family = instance_type.split(".", 1)[0] if isinstance(instance_type, str) else ""
+    sizes = SIZES_BY_FAMILY.get(family)
+    if sizes:
+        return f"an EC2 instance type that exists; {family} comes in: {sizes.replace(' ', ', ')}"
+    return (
+        "an EC2 instance type that exists, such as 'm7i.2xlarge' (botocore "
+        f"{EC2_TYPES_BOTOCORE_VERSION}'s list of EC2 instance types)"
+    )
+
+
 def _family(instance_type: str) -> str:
     match = _INSTANCE_TYPE.match(instance_type)
     return match.group("family") if match else ""
@@ -669,13 +705,22 @@ def _validate(
             allowed,
         )
 
-    errors.require(
-        isinstance(release_label, str) and bool(_RELEASE.match(release_label)),
+    release_ok = errors.require(
+        release_label in EMR7_RELEASES,
         "release_label",
         release_label,
-        "an EMR 7 release label such as 'emr-7.13.0'",
+        f"an EMR 7 release label: {', '.join(EMR7_RELEASES)}",
     )
     for app in applications:
+        last = EMR7_RETIRED_APPLICATIONS.get(app)
+        if last is not None:
+            errors.require(
+                not release_ok or _release_number(release_label) <= _release_number(last),
+                "applications",
+                app,
+                f"an application of {release_label}: {app} was removed after {last}",
+            )
+            continue
         errors.require(
             app in EMR7_APPLICATIONS,
             "applications",
@@ -698,12 +743,8 @@ def _validate(
         for spec in types:
             if not errors.require(isinstance(spec, FleetType), prop, spec, "FleetType(...)"):
                 continue
-            errors.require(
-                bool(_INSTANCE_TYPE.match(spec.instance_type)),
-                prop,
-                spec.instance_type,
-                "EC2 instance type names such as 'm7i.2xlarge' (family.size)",
-            )
+            problem = _instance_type_problem(spec.instance_type)
+            errors.require(problem is None, prop, spec.instance_type, problem or "")
             whole(
                 f"{prop}[{spec.instance_type!r}].weighted_capacity",
                 spec.weighted_capacity,

@@ -34,7 +34,7 @@ from ml_blueprints.constructs.shared.defaults import (
     own_provider_log_group,
 )
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 CLOUDTRAIL_SERVICE = "cloudtrail.amazonaws.com"
 #: CloudTrail accepts at most this many data resources (bucket prefixes) per trail.
@@ -76,6 +76,7 @@ class AuditTrail(Construct):
     ``access_logs_bucket``, ``log_group``, ``role``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

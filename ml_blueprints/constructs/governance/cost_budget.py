@@ -21,7 +21,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ml_blueprints.constructs.shared.alert_topic import PUBLISHERS, AlertTopic
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 #: The service principal AWS Budgets publishes notifications as.
 BUDGETS_SERVICE = "budgets.amazonaws.com"
@@ -35,7 +35,7 @@ _TAG_KEY = re.compile(r"^[\w.:/=+\-@ ]{1,128}$")
 
 
 @dataclass(frozen=True)
-class BudgetThresholds:
+class BudgetThresholds(TypedProps):
     """When the budget notifies, in percent of the monthly amount.
 
     - ``actual_percent``: (80, 100): the month's actual cost passed 80 % and 100 %.
@@ -100,6 +100,7 @@ class CostBudget(Construct):
     ``topic``, ``amount_usd``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

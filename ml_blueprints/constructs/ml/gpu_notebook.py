@@ -23,7 +23,7 @@ from ml_blueprints.constructs.ml.accelerated_instances import Use, why_invalid
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 IDLE_STOP_MINUTES = (15, 24 * 60)
 #: The idle check. Jupyter's own API (on the instance, no network needed) says when each
@@ -68,6 +68,7 @@ class GpuNotebook(Construct):
     does). Attributes: ``notebook``, ``notebook_name``, ``role``, ``lifecycle``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

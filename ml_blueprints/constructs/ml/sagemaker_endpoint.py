@@ -19,28 +19,40 @@ from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_rule, acknowledge_wildcard_resources
 from ml_blueprints.constructs.ml.accelerated_instances import Use, has_local_nvme, why_invalid
+from ml_blueprints.constructs.ml.images import default_image, image_problem, repository_arn
 from ml_blueprints.constructs.shared.defaults import sagemaker_vpc_access
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 
 class SageMakerEndpoint(Construct):
     """A model (``image`` + ``model_data_url``) served from a VPC-attached endpoint.
 
-    Defaults: ``instance_type`` ``ml.g5.xlarge`` (one A10G; ``ml.inf2.xlarge`` is cheaper
-    for models compiled with Neuron); network isolation; the endpoint configuration
-    encrypted with the lake key unless the type stores on hardware-encrypted local NVMe
-    (SageMaker refuses a key then); data capture of 20% of requests and responses to
-    ``capture_zone``/``data-capture/`` (analytics); target tracking on invocations per
-    instance (``target_invocations_per_instance`` 100) between ``min_instances`` (1) and
-    ``max_instances`` (2), scaling in after 5 minutes and out after 1.
+    Defaults:
 
-    Attributes: ``endpoint``, ``endpoint_name``, ``model``, ``endpoint_config``, ``role``,
-    ``scalable_target``.
+    - ``instance_type`` ``ml.g5.xlarge`` (one A10G; ``ml.inf2.xlarge`` is cheaper for
+      models compiled with Neuron).
+    - ``image``: the Deep Learning Container that fits the instance's accelerator
+      (:func:`~ml_blueprints.constructs.ml.images.default_image`: Hugging Face PyTorch
+      inference with CUDA on GPUs, with Neuron on Inferentia2 and Trainium, PyTorch Neuron
+      on inf1). An image built for another accelerator (a CUDA image on Inferentia, say) is
+      refused.
+    - ``endpoint_name``: ``mlbp-`` and a unique suffix.
+    - Network isolation; the endpoint configuration encrypted with the lake key unless the
+      type stores on hardware-encrypted local NVMe (SageMaker refuses a key then).
+    - Data capture of 20% of requests and responses to ``capture_zone``/``data-capture/``
+      (analytics).
+    - Target tracking on invocations per instance (``target_invocations_per_instance`` 100)
+      between ``min_instances`` (1) and ``max_instances`` (2), scaling in after 5 minutes
+      and out after 1.
+
+    Attributes: ``endpoint``, ``endpoint_name``, ``image``, ``model``, ``endpoint_config``,
+    ``role``, ``scalable_target``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -48,8 +60,8 @@ class SageMakerEndpoint(Construct):
         *,
         lake: SecureDataLake,
         network: PrivateNetwork,
-        image: str,
         model_data_url: str,
+        image: str | None = None,
         instance_type: str = "ml.g5.xlarge",
         min_instances: int = 1,
         max_instances: int = 2,
@@ -106,10 +118,24 @@ class SageMakerEndpoint(Construct):
             model_data_url,
             "an s3:// URI of the model artifact (model.tar.gz)",
         )
-        errors.require(bool(image), "image", image, "a container image URI")
+        if image is not None:
+            errors.require(bool(image.strip()), "image", image, "a container image URI")
+            if why is None and not cdk.Token.is_unresolved(image):
+                problem = image_problem(image, instance_type)
+                errors.require(problem is None, "image", image, problem or "")
+        if endpoint_name is not None and not cdk.Token.is_unresolved(endpoint_name):
+            errors.require(
+                bool(re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", endpoint_name)),
+                "endpoint_name",
+                endpoint_name,
+                "1-63 letters, digits and hyphens, starting and ending with a letter or digit "
+                "(SageMaker's endpoint name pattern)",
+            )
         errors.raise_if_any()
 
         stack = cdk.Stack.of(self)
+        image = image or default_image(instance_type, Use.HOSTING, stack.region)
+        self.image = image
         capture = lake.bucket(capture_zone)
         self.role = ManagedPolicyRole(
             self,
@@ -145,7 +171,7 @@ class SageMakerEndpoint(Construct):
             iam.PolicyStatement(
                 sid="PullTheImage",
                 actions=["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-                resources=[_repository_arn(image)],
+                resources=[repository_arn(image, cdk.Aws.PARTITION)],
             ),
             iam.PolicyStatement(
                 sid="EcrLogin", actions=["ecr:GetAuthorizationToken"], resources=["*"]
@@ -155,7 +181,7 @@ class SageMakerEndpoint(Construct):
             self.role.add_to_principal_policy(statement)
         acknowledge_wildcard_resources(
             self.role.grants_policy,  # type: ignore[arg-type]
-            [*wildcards, "*", _repository_arn(image), model_object],
+            [*wildcards, "*", repository_arn(image, cdk.Aws.PARTITION), model_object],
             "Captured requests are written under generated names in the data-capture prefix; "
             "ECR login and the VPC network-interface actions have no resource-level "
             "permissions; the image repository's name is only known as a pattern for images "
@@ -247,12 +273,3 @@ def _object_arn(s3_uri: str) -> str:
     if cdk.Token.is_unresolved(s3_uri):
         return f"arn:{cdk.Aws.PARTITION}:s3:::*"
     return f"arn:{cdk.Aws.PARTITION}:s3:::{s3_uri.removeprefix('s3://')}"
-
-
-def _repository_arn(image: str) -> str:
-    # The region may be a token (an environment-agnostic stack): take whatever stands there.
-    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.(.+?)\.amazonaws\.com[^/]*/([^:@]+).*", image)
-    if match is None:
-        return f"arn:{cdk.Aws.PARTITION}:ecr:*:*:repository/*"
-    account, region, repository = match.groups()
-    return f"arn:{cdk.Aws.PARTITION}:ecr:{region}:{account}:repository/{repository}"

@@ -19,7 +19,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 #: Partition key: the training job's (or any output's) unique name.
 JOB_NAME = "job_name"
@@ -65,7 +66,7 @@ _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
 @dataclass(frozen=True)
-class TrainingRunPaths:
+class TrainingRunPaths(TypedProps):
     """Where a training state machine keeps what a run record holds, as JSONPaths into the
     state at the recording step. Defaults follow ``TrainingPipeline``'s state.
 
@@ -140,6 +141,7 @@ class ResultsTable(Construct):
     Attributes: ``table``, ``key``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -232,27 +234,38 @@ class ResultsTable(Construct):
     def _grant(
         self, grantee: iam.IGrantable, actions: tuple[str, ...], key_actions: tuple[str, ...]
     ) -> iam.Grant:
+        """A customer-managed policy on ``grantee`` (see
+        :mod:`~ml_blueprints.constructs.shared.grants`), with the index wildcard of a read
+        grant acknowledged on it."""
         table_arn = self.table.table_arn
-        grant = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=list(actions),
-            resource_arns=[table_arn, f"{table_arn}/index/*"]
-            if actions == READ_ACTIONS
-            else [table_arn],
+        indexes = f"{table_arn}/index/*"
+        reading = actions == READ_ACTIONS
+        return grant_on_managed_policy(
+            grantee,
+            [
+                iam.PolicyStatement(
+                    actions=list(actions),
+                    resources=[table_arn, indexes] if reading else [table_arn],
+                ),
+                iam.PolicyStatement(
+                    actions=list(key_actions),
+                    resources=[self.key.key_arn],
+                    conditions=self._kms_condition(),
+                ),
+            ],
+            wildcard_resources=[indexes] if reading else [],
+            reason="ResultsTable.grant_read_results: queries may use any index of this one "
+            "table (indexes are added over its life); the actions are read-only and listed "
+            "one by one.",
         )
-        key_grant = iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=list(key_actions),
-            resource_arns=[self.key.key_arn],
-            conditions=self._kms_condition(),
-        )
-        return grant.combine(key_grant)
 
+    @typed_props
     def grant_read_results(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` read the table and its indexes (:data:`READ_ACTIONS`) and decrypt
         through DynamoDB with the table's key (:data:`KEY_READ_ACTIONS`). Nothing else."""
         return self._grant(grantee, READ_ACTIONS, KEY_READ_ACTIONS)
 
+    @typed_props
     def grant_record_runs(self, grantee: iam.IGrantable) -> iam.Grant:
         """Let ``grantee`` (a training state machine's role) put items
         (:data:`RECORD_ACTIONS`) with the table's key (:data:`KEY_WRITE_ACTIONS`)."""
@@ -260,6 +273,7 @@ class ResultsTable(Construct):
 
     # ------------------------------------------------------------------ run recording tasks
 
+    @typed_props
     def record_training_run(
         self,
         scope: Construct,

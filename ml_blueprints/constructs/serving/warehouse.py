@@ -33,7 +33,7 @@ from ml_blueprints.constructs.shared.defaults import (
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 #: The smallest base capacity Redshift Serverless accepts (RPUs): 4 (warehouses under 32 TB).
 MIN_BASE_CAPACITY = 4
@@ -69,7 +69,7 @@ _DEFAULT_ADMINS = frozenset({"admin", "awsuser", "root", "master"})
 
 
 @dataclass(frozen=True)
-class RpuHoursLimit:
+class RpuHoursLimit(TypedProps):
     """A ceiling on the workgroup's compute, in RPU-hours per ``period``.
 
     Defaults: 32 RPU-hours a ``daily`` period (8 hours of querying at the 4-RPU base;
@@ -150,6 +150,7 @@ class Warehouse(Construct):
     ``namespace_name``, ``workgroup_name``, ``database_name``, ``port``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

@@ -20,6 +20,7 @@ from constructs import Construct
 from ml_blueprints.compliance import acknowledge_rule, acknowledge_wildcard_resources
 from ml_blueprints.constructs.shared.defaults import LOG_RETENTION
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
+from ml_blueprints.validation import typed_props
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
 SETUP_MODULE = "redshift_setup"
@@ -51,6 +52,7 @@ class SetupFunction(Construct):
     Attributes: ``function``, ``role``, ``log_group``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

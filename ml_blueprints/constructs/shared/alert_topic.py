@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: Services that publish notifications to the topic and so must be able to use its key.
 PUBLISHERS: tuple[str, ...] = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
@@ -37,6 +37,7 @@ class AlertTopic(Construct):
     its policy); ``removal_policy`` RETAIN for a new key. Attributes: ``topic``, ``key``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

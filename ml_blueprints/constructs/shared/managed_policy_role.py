@@ -8,10 +8,13 @@ be reviewed, versioned and reused on its own. This role keeps every ``grant_*`` 
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
+from ml_blueprints.validation import PropErrors, type_problems
 
 
 class ManagedPolicyRole(iam.Role):
@@ -22,23 +25,36 @@ class ManagedPolicyRole(iam.Role):
     """
 
     def __init__(self, scope: Construct, id: str, **role_props: Any) -> None:
-        if role_props.get("inline_policies"):
-            raise ValueError(
-                "ManagedPolicyRole: invalid prop:\n  - inline_policies=...: not allowed; "
-                "grant to the role or attach managed policies instead"
-            )
+        errors = PropErrors("ManagedPolicyRole")
+        hints = typing.get_type_hints(iam.Role.__init__)
+        for name, value in role_props.items():
+            if name not in hints:
+                errors.add(name, value, "not a prop of iam.Role")
+            else:
+                errors.problems.extend(type_problems(value, hints[name], name))
+        errors.require("assumed_by" in role_props, "assumed_by", None, "required: the principal")
+        errors.require(
+            not role_props.get("inline_policies"),
+            "inline_policies",
+            "...",
+            "not allowed; grant to the role or attach managed policies instead",
+        )
+        errors.raise_if_any()
         super().__init__(scope, id, **role_props)
         self.grants_policy: iam.ManagedPolicy | None = None
 
-    def add_to_principal_policy(
-        self, statement: iam.PolicyStatement
-    ) -> iam.AddToPrincipalPolicyResult:
+    def ensure_grants_policy(self) -> iam.ManagedPolicy:
+        """The role's grants policy, created (and attached) if it does not exist yet."""
         if self.grants_policy is None:
             self.grants_policy = iam.ManagedPolicy(
                 self, "GrantsPolicy", description=f"Grants to {self.node.path}"
             )
             self.add_managed_policy(self.grants_policy)
-        self.grants_policy.add_statements(statement)
-        return iam.AddToPrincipalPolicyResult(
-            statement_added=True, policy_dependable=self.grants_policy
-        )
+        return self.grants_policy
+
+    def add_to_principal_policy(
+        self, statement: iam.PolicyStatement
+    ) -> iam.AddToPrincipalPolicyResult:
+        policy = self.ensure_grants_policy()
+        policy.add_statements(statement)
+        return iam.AddToPrincipalPolicyResult(statement_added=True, policy_dependable=policy)

@@ -8,6 +8,7 @@ bucket policy (``aws:SourceVpce``).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 
@@ -27,7 +28,7 @@ from ml_blueprints.constructs.shared.defaults import (
     own_provider_log_group,
     pascal,
 )
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 _SERVICE_NAME = re.compile(r"^[a-z0-9]+([.-][a-z0-9]+)*$")
 
@@ -37,10 +38,13 @@ class PrivateNetwork(Construct):
 
     Defaults:
 
-    - ``cidr``: ``10.0.0.0/16``.
+    - ``cidr``: ``10.0.0.0/16`` (a network address with a /16 to /20 prefix; host bits set,
+      as in ``10.0.0.1/16``, are refused rather than silently moved).
     - ``max_azs``: 2 availability zones, one private isolated subnet in each (more need a
-      stack with an explicit account and region).
-    - ``nat_gateways``: 0. With one or more, each AZ also gets a public subnet (no
+      stack with an explicit account and region). Private subnets are /20 each, or the
+      largest size that fits the VPC (:func:`private_subnet_mask`: a /20 VPC in 2 AZs gets
+      /21 subnets).
+    - ``nat_gateways``: 0. With one or more, each AZ also gets a /24 public subnet (no
       automatic public IPs) and the private subnets route out through the NAT gateways.
     - Gateway endpoints for S3 and DynamoDB: always (they are free).
     - ``interface_endpoints``: none. Give service names such as ``"sts"``, ``"glue"``,
@@ -57,6 +61,7 @@ class PrivateNetwork(Construct):
     (by service name), ``flow_log``, ``flow_log_group``, ``key``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -97,7 +102,7 @@ class PrivateNetwork(Construct):
                 subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS
                 if nat_gateways
                 else ec2.SubnetType.PRIVATE_ISOLATED,
-                cidr_mask=20,
+                cidr_mask=private_subnet_mask(cidr, max_azs, nat_gateways > 0),
             )
         ]
         if nat_gateways:
@@ -209,6 +214,7 @@ class PrivateNetwork(Construct):
         role.add_managed_policy(policy)
         return role.without_policy_updates()
 
+    @typed_props
     def add_interface_endpoints(
         self, scope: Construct, services: Sequence[str]
     ) -> dict[str, ec2.InterfaceVpcEndpoint]:
@@ -273,6 +279,41 @@ def _check_services(errors: PropErrors, services: Sequence[str], existing: set[s
         seen.add(name)
 
 
+def _network(cidr: str) -> ipaddress.IPv4Network | None:
+    """The IPv4 network ``cidr`` names (host bits allowed), or ``None`` if it names none."""
+    if not isinstance(cidr, str) or not re.fullmatch(r"\d{1,3}(\.\d{1,3}){3}/\d{1,2}", cidr):
+        return None
+    try:
+        return ipaddress.IPv4Network(cidr, strict=False)
+    except ValueError:
+        return None
+
+
+def private_subnet_mask(cidr: str, azs: int, public_subnets: bool) -> int:
+    """The prefix of each private subnet: /20, or the largest size for which one private
+    subnet per AZ (after a /24 public subnet per AZ when there are NAT gateways) fits in
+    ``cidr``, allocated in order and aligned as CDK does."""
+    network = _network(cidr)
+    if network is None:
+        return 20
+    for mask in range(max(20, network.prefixlen), 29):
+        if _fits(network, azs, mask, public_subnets):
+            return mask
+    return 28
+
+
+def _fits(network: ipaddress.IPv4Network, azs: int, mask: int, public_subnets: bool) -> bool:
+    start, end = int(network.network_address), int(network.broadcast_address) + 1
+    position = start
+    sizes = ([2 ** (32 - 24)] * azs if public_subnets else []) + [2 ** (32 - mask)] * azs
+    for size in sizes:
+        position = -(-(position - start) // size) * size + start  # align up
+        position += size
+        if position > end:
+            return False
+    return True
+
+
 def _validate(
     cidr: str,
     max_azs: int,
@@ -283,15 +324,18 @@ def _validate(
     agnostic_azs: int | None,
 ) -> None:
     errors = PropErrors("PrivateNetwork")
-    match = re.fullmatch(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})/(\d{1,2})", cidr)
-    errors.require(
-        bool(match)
-        and all(int(o) <= 255 for o in match.groups()[:4])
-        and 16 <= int(match.group(5)) <= 20,
-        "cidr",
-        cidr,
-        "an IPv4 CIDR block with a /16 to /20 prefix, e.g. 10.0.0.0/16",
-    )
+    network = _network(cidr)
+    if network is None:
+        errors.add("cidr", cidr, "an IPv4 CIDR block with a /16 to /20 prefix, e.g. 10.0.0.0/16")
+    elif network.network_address != ipaddress.IPv4Interface(cidr).ip:
+        errors.add(
+            "cidr",
+            cidr,
+            f"the network's own address, {network} (host bits are set: EC2 would use "
+            f"{network} and every address built on {cidr} would be wrong)",
+        )
+    elif not 16 <= network.prefixlen <= 20:
+        errors.add("cidr", cidr, "an IPv4 CIDR block with a /16 to /20 prefix, e.g. 10.0.0.0/16")
     if errors.require(isinstance(max_azs, int) and 1 <= max_azs <= 6, "max_azs", max_azs, "1 to 6"):
         # A stack without a region offers the AZs its availability_zones returns (CDK: 2);
         # CDK would quietly build fewer subnets than asked for.

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import aws_cdk as cdk
 import jsii
@@ -23,51 +22,21 @@ from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_rule
 from ml_blueprints.constructs.shared.defaults import (
-    LOG_RETENTION_ALLOWED,
-    LOG_RETENTION_DAYS,
     allow_cloudwatch_logs,
     own_provider_log_group,
     pascal,
 )
-from ml_blueprints.validation import PropErrors
-
-
-@dataclass(frozen=True)
-class ZoneLifecycle:
-    """How one zone's objects age. ``None`` switches a step off.
-
-    - ``infrequent_access_after_days``: move current objects to STANDARD_IA (S3's minimum
-      is 30 days).
-    - ``glacier_after_days``: move current objects to Glacier Flexible Retrieval (at least
-      30 days after STANDARD_IA when both are set).
-    - ``expire_after_days``: delete current objects (after any transition).
-    - ``noncurrent_versions_expire_after_days``: delete overwritten or deleted versions.
-    """
-
-    infrequent_access_after_days: int | None = None
-    glacier_after_days: int | None = None
-    expire_after_days: int | None = None
-    noncurrent_versions_expire_after_days: int | None = 30
-
-
-#: The zones of the course notes' lake: landed as-is, cleaned, and served to analytics.
-DEFAULT_ZONES: tuple[str, ...] = ("raw", "curated", "analytics")
-
-#: Per-zone lifecycles. Raw data is the source of truth (kept forever, tiered to Glacier as it
-#: cools, old versions kept 90 days for recovery); curated data is rebuilt from raw so it only
-#: tiers to STANDARD_IA; analytics outputs are hot and short-lived versions are dropped fast.
-DEFAULT_LIFECYCLES: Mapping[str, ZoneLifecycle] = {
-    "raw": ZoneLifecycle(
-        infrequent_access_after_days=30,
-        glacier_after_days=180,
-        noncurrent_versions_expire_after_days=90,
-    ),
-    "curated": ZoneLifecycle(infrequent_access_after_days=90),
-    "analytics": ZoneLifecycle(),
-}
-
-#: Lifecycle of a zone the caller adds and gives no lifecycle of its own.
-DEFAULT_ZONE_LIFECYCLE = ZoneLifecycle()
+from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
+from ml_blueprints.constructs.storage.lake_props import (
+    ACCESS_LOGS,
+    DEFAULT_LIFECYCLES,
+    DEFAULT_ZONE_LIFECYCLE,
+    DEFAULT_ZONES,
+    ZoneLifecycle,
+    exempt_arn_problem,
+    validate_lake_props,
+)
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: Object data actions the VPC endpoint restriction covers. Bucket-level actions
 #: (``s3:PutBucketPolicy``, ``s3:DeleteBucket``, ``s3:ListBucket``) are deliberately not
@@ -81,15 +50,24 @@ OBJECT_DATA_ACTIONS: tuple[str, ...] = (
     "s3:ListMultipartUploadParts",
 )
 
+#: What :meth:`SecureDataLake.grant_read` allows: on the objects, the bucket, the key.
+READ_OBJECT_ACTIONS: tuple[str, ...] = ("s3:GetObject",)
+READ_BUCKET_ACTIONS: tuple[str, ...] = ("s3:ListBucket", "s3:GetBucketLocation")
+READ_KEY_ACTIONS: tuple[str, ...] = ("kms:Decrypt",)
+#: What :meth:`SecureDataLake.grant_write` allows. KMS Decrypt is what S3 needs to complete
+#: a multipart upload of an SSE-KMS object.
+WRITE_OBJECT_ACTIONS: tuple[str, ...] = (
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+WRITE_BUCKET_ACTIONS: tuple[str, ...] = ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+WRITE_KEY_ACTIONS: tuple[str, ...] = ("kms:GenerateDataKey", "kms:Decrypt")
+
 #: Services whose forwarded requests (``aws:CalledVia``) may bypass the endpoint restriction:
 #: Athena reads and writes the lake with the caller's credentials from outside the VPC.
 DEFAULT_EXEMPT_CALLED_VIA: tuple[str, ...] = ("athena.amazonaws.com",)
-
-ACCESS_LOGS = "access-logs"
-_ZONE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
-_BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$|^[a-z0-9]$")
-_S3_MIN_STANDARD_IA_DAYS = 30
-_ROLE_PREFIX = re.compile(r"^[A-Za-z0-9+=,.@_-]{3,40}$")
 
 
 class SecureDataLake(Construct):
@@ -115,7 +93,9 @@ class SecureDataLake(Construct):
       :meth:`exempt_from_endpoint_restriction` (or ``endpoint_exempt_principal_arns``),
       roles of this account whose names start with one of ``exempt_role_name_prefixes``
       (how roles in *other* stacks are exempted without a cyclic reference), and requests
-      forwarded by ``exempt_called_via`` services (Athena).
+      forwarded by ``exempt_called_via`` services (Athena). An exempted ARN must name roles
+      or users of one account, with a wildcard only after a name prefix of 3 or more
+      characters (:func:`exempt_arn_problem`): ``*`` would switch the restriction off.
     - Access logs bucket: SSE-KMS with the lake key (S3 log delivery is granted use of it;
       a caller's imported key must allow ``logging.s3.amazonaws.com`` itself), versioned,
       TLS-only, logs expire after ``access_log_retention_days`` (365).
@@ -127,6 +107,7 @@ class SecureDataLake(Construct):
     Attributes: ``key``, ``buckets`` (zone -> bucket), ``access_logs_bucket``, ``zones``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -156,7 +137,7 @@ class SecureDataLake(Construct):
             else removal_policy == cdk.RemovalPolicy.DESTROY
         )
         called_via = tuple(exempt_called_via) if exempt_called_via is not None else None
-        _validate(
+        validate_lake_props(
             zones=zones,
             bucket_name_prefix=bucket_name_prefix,
             lifecycle=lifecycle or {},
@@ -287,6 +268,7 @@ class SecureDataLake(Construct):
 
     # ----------------------------------------------------------------------------- access
 
+    @typed_props
     def bucket(self, zone: str) -> s3.Bucket:
         """The bucket of ``zone``; a ``ValueError`` names the zones there are."""
         if zone not in self.buckets:
@@ -296,20 +278,89 @@ class SecureDataLake(Construct):
             )
         return self.buckets[zone]
 
+    @typed_props
     def grant_read(
         self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
     ) -> iam.Grant:
-        """Let ``grantee`` list ``zone`` and read objects matching ``objects_key_pattern``,
-        and decrypt with the lake key."""
-        return self.bucket(zone).grant_read(grantee, objects_key_pattern)
+        """Let ``grantee`` read the objects of ``zone`` matching ``objects_key_pattern``
+        (:data:`READ_OBJECT_ACTIONS`), list the zone's bucket (:data:`READ_BUCKET_ACTIONS`)
+        and decrypt with the lake key through S3 only (:data:`READ_KEY_ACTIONS`).
 
+        The statements go into a customer-managed policy attached to ``grantee`` (see
+        :mod:`~ml_blueprints.constructs.shared.grants`), and the object wildcard, which no
+        grant of object access can avoid, is acknowledged on it: the caller's app stays
+        compliant without an acknowledgment of its own.
+        """
+        return self._grant("grant_read", zone, grantee, objects_key_pattern, write=False)
+
+    @typed_props
     def grant_write(
         self, zone: str, grantee: iam.IGrantable, objects_key_pattern: str = "*"
     ) -> iam.Grant:
-        """Let ``grantee`` write and delete objects matching ``objects_key_pattern`` in
-        ``zone``, and encrypt with the lake key."""
-        return self.bucket(zone).grant_write(grantee, objects_key_pattern)
+        """Let ``grantee`` write and delete the objects of ``zone`` matching
+        ``objects_key_pattern`` and manage their multipart uploads
+        (:data:`WRITE_OBJECT_ACTIONS`, :data:`WRITE_BUCKET_ACTIONS`), and encrypt with the
+        lake key through S3 only (:data:`WRITE_KEY_ACTIONS`). Like :meth:`grant_read`, a
+        customer-managed policy with its unavoidable wildcard acknowledged."""
+        return self._grant("grant_write", zone, grantee, objects_key_pattern, write=True)
 
+    def _grant(
+        self, method: str, zone: str, grantee: iam.IGrantable, pattern: str, *, write: bool
+    ) -> iam.Grant:
+        errors = PropErrors(f"SecureDataLake.{method}")
+        errors.require(
+            zone in self.buckets,
+            "zone",
+            zone,
+            f"one of this lake's zones ({', '.join(self.zones)})",
+        )
+        errors.require(
+            cdk.Token.is_unresolved(pattern) or bool(re.fullmatch(r"[^/\s][^\s]{0,1023}", pattern)),
+            "objects_key_pattern",
+            pattern,
+            "a key or key pattern such as '*' or 'events/*' (no leading '/', no spaces)",
+        )
+        errors.raise_if_any()
+        bucket = self.buckets[zone]
+        objects = bucket.arn_for_objects(pattern)
+        region = cdk.Stack.of(self).region
+        statements = [
+            iam.PolicyStatement(
+                actions=list(WRITE_OBJECT_ACTIONS if write else READ_OBJECT_ACTIONS),
+                resources=[objects],
+            ),
+            iam.PolicyStatement(
+                actions=list(WRITE_BUCKET_ACTIONS if write else READ_BUCKET_ACTIONS),
+                resources=[bucket.bucket_arn],
+            ),
+            iam.PolicyStatement(
+                actions=list(WRITE_KEY_ACTIONS if write else READ_KEY_ACTIONS),
+                resources=[self.key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"},
+                    # With S3 Bucket Keys the encryption context is the bucket's ARN.
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:s3:arn": [
+                            bucket.bucket_arn,
+                            bucket.arn_for_objects("*"),
+                        ]
+                    },
+                },
+            ),
+        ]
+        verb = "writes" if write else "reads"
+        return grant_on_managed_policy(
+            grantee,
+            statements,
+            wildcard_resources=[objects]
+            if "*" in pattern or cdk.Token.is_unresolved(pattern)
+            else [],
+            reason=f"SecureDataLake.{method}: the grantee {verb} objects whose names are only "
+            f"known at run time; the wildcard is the key pattern {pattern!r} of the {zone} "
+            "zone it was granted, and the actions are listed one by one.",
+        )
+
+    @typed_props
     def expire_objects(self, zone: str, prefix: str, days: int) -> None:
         """Delete objects under ``prefix`` in ``zone`` ``days`` after they are written (and
         their old versions a day after that): for outputs such as query results."""
@@ -379,11 +430,17 @@ class SecureDataLake(Construct):
         """Whether a role called ``role_name`` is exempt by one of the name prefixes."""
         return any(role_name.startswith(p) for p in self.exempt_role_name_prefixes)
 
+    @typed_props
     def exempt_from_endpoint_restriction(self, principal: iam.IRole | str) -> None:
         """Let ``principal`` (a role, or an IAM ARN pattern) use object data from outside the
         VPC endpoint. For AWS services that reach S3 from their own network with their own
         role: Firehose delivery, Glue crawlers and jobs. No effect without ``vpc_endpoint``.
         """
+        if isinstance(principal, str):
+            errors = PropErrors("SecureDataLake.exempt_from_endpoint_restriction")
+            why = exempt_arn_problem(principal)
+            errors.require(why is None, "principal", principal, why or "")
+            errors.raise_if_any()
         arn = principal if isinstance(principal, str) else principal.role_arn
         self._exempt_principal_arns.append(arn)
 
@@ -499,164 +556,3 @@ def _lifecycle_rules(zone: ZoneLifecycle, abort_days: int) -> list[s3.LifecycleR
             )
         )
     return rules
-
-
-def _validate(
-    *,
-    zones: Sequence[str],
-    bucket_name_prefix: str | None,
-    lifecycle: Mapping[str, ZoneLifecycle],
-    abort_days: int,
-    access_log_retention_days: int,
-    log_retention_days: int,
-    vpc_endpoint: ec2.IVpcEndpoint | None,
-    exempt_arns: Sequence[str],
-    exempt_role_prefixes: Sequence[str],
-    exempt_called_via: tuple[str, ...] | None,
-    removal_policy: cdk.RemovalPolicy,
-    auto_delete_objects: bool,
-) -> None:
-    errors = PropErrors("SecureDataLake")
-    if isinstance(zones, str):
-        errors.add("zones", zones, "a list of zone names, not a single string")
-        zones = ()
-    errors.require(len(zones) > 0, "zones", list(zones), "at least one zone")
-    seen: set[str] = set()
-    for zone in zones:
-        if not errors.require(
-            isinstance(zone, str) and bool(_ZONE_NAME.match(zone)),
-            "zones",
-            zone,
-            "1-20 characters: lowercase letters, digits and hyphens, starting with a letter",
-        ):
-            continue
-        errors.require(zone not in seen, "zones", zone, "each zone once (duplicate name)")
-        errors.require(
-            zone != ACCESS_LOGS, "zones", zone, f"not {ACCESS_LOGS!r}: reserved for access logs"
-        )
-        seen.add(zone)
-
-    if bucket_name_prefix is not None and not cdk.Token.is_unresolved(bucket_name_prefix):
-        longest = max([ACCESS_LOGS, *[z for z in zones if isinstance(z, str)]], key=len)
-        limit = 63 - len(longest) - 1
-        errors.require(
-            bool(_BUCKET_PREFIX.match(bucket_name_prefix))
-            and ".." not in bucket_name_prefix
-            and not bucket_name_prefix.startswith(("xn--", "sthree-", "amzn-s3-demo-"))
-            and 3 <= len(bucket_name_prefix) <= limit,
-            "bucket_name_prefix",
-            bucket_name_prefix,
-            f"3-{limit} characters of lowercase letters, digits, hyphens and dots, starting "
-            "and ending with a letter or digit, no '..', not starting with 'xn--', 'sthree-' "
-            f"or 'amzn-s3-demo-' (so '<prefix>-{longest}' is a valid bucket name)",
-        )
-
-    for zone, rules in lifecycle.items():
-        prop = f"lifecycle[{zone!r}]"
-        if not errors.require(
-            zone in seen, "lifecycle", zone, f"a key naming one of the zones ({', '.join(seen)})"
-        ):
-            continue
-        _validate_zone_lifecycle(errors, prop, rules)
-
-    errors.require(
-        isinstance(abort_days, int) and abort_days >= 1,
-        "abort_incomplete_uploads_after_days",
-        abort_days,
-        "a whole number of days, at least 1",
-    )
-    errors.require(
-        isinstance(access_log_retention_days, int) and access_log_retention_days >= 1,
-        "access_log_retention_days",
-        access_log_retention_days,
-        "a whole number of days, at least 1",
-    )
-    errors.require(
-        log_retention_days in LOG_RETENTION_DAYS,
-        "log_retention_days",
-        log_retention_days,
-        LOG_RETENTION_ALLOWED,
-    )
-    if vpc_endpoint is None:
-        errors.require(
-            not exempt_arns,
-            "endpoint_exempt_principal_arns",
-            list(exempt_arns),
-            "empty unless vpc_endpoint is given: without an endpoint nothing is restricted",
-        )
-        errors.require(
-            not exempt_role_prefixes,
-            "exempt_role_name_prefixes",
-            list(exempt_role_prefixes),
-            "empty unless vpc_endpoint is given: without an endpoint nothing is restricted",
-        )
-        errors.require(
-            exempt_called_via is None,
-            "exempt_called_via",
-            exempt_called_via,
-            "unset unless vpc_endpoint is given: without an endpoint nothing is restricted",
-        )
-    for role_prefix in exempt_role_prefixes:
-        errors.require(
-            isinstance(role_prefix, str) and bool(_ROLE_PREFIX.match(role_prefix)),
-            "exempt_role_name_prefixes",
-            role_prefix,
-            "IAM role name prefixes of 3-40 characters (letters, digits, +=,.@_-)",
-        )
-    errors.require(
-        not (auto_delete_objects and removal_policy != cdk.RemovalPolicy.DESTROY),
-        "auto_delete_objects",
-        auto_delete_objects,
-        f"False unless removal_policy is DESTROY (got {removal_policy}): emptying a bucket "
-        "the stack retains would delete the data the retention is meant to keep",
-    )
-    errors.raise_if_any()
-
-
-def _validate_zone_lifecycle(errors: PropErrors, prop: str, rules: ZoneLifecycle) -> None:
-    if not errors.require(isinstance(rules, ZoneLifecycle), prop, rules, "a ZoneLifecycle"):
-        return
-    fields = {
-        "infrequent_access_after_days": rules.infrequent_access_after_days,
-        "glacier_after_days": rules.glacier_after_days,
-        "expire_after_days": rules.expire_after_days,
-        "noncurrent_versions_expire_after_days": rules.noncurrent_versions_expire_after_days,
-    }
-    valid = True
-    for field, value in fields.items():
-        if value is not None:
-            valid &= errors.require(
-                isinstance(value, int) and not isinstance(value, bool) and value >= 1,
-                f"{prop}.{field}",
-                value,
-                "a whole number of days, at least 1, or None",
-            )
-    if not valid:
-        return
-    ia, glacier, expire = (
-        rules.infrequent_access_after_days,
-        rules.glacier_after_days,
-        (rules.expire_after_days),
-    )
-    if ia is not None:
-        errors.require(
-            ia >= _S3_MIN_STANDARD_IA_DAYS,
-            f"{prop}.infrequent_access_after_days",
-            ia,
-            f"at least {_S3_MIN_STANDARD_IA_DAYS} (S3's minimum before STANDARD_IA)",
-        )
-    if ia is not None and glacier is not None:
-        errors.require(
-            glacier >= ia + 30,
-            f"{prop}.glacier_after_days",
-            glacier,
-            f"at least 30 days after infrequent_access_after_days ({ia}), i.e. >= {ia + 30}",
-        )
-    last_transition = max([d for d in (ia, glacier) if d is not None], default=None)
-    if expire is not None and last_transition is not None:
-        errors.require(
-            expire > last_transition,
-            f"{prop}.expire_after_days",
-            expire,
-            f"more than the last transition ({last_transition} days): lifecycle days in order",
-        )

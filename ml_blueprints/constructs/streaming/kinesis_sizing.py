@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 WRITE_MB_PER_SHARD = 1.0
 WRITE_RECORDS_PER_SHARD = 1_000
@@ -22,7 +22,7 @@ MAX_SHARDS = 10_000
 
 
 @dataclass(frozen=True)
-class StreamLoad:
+class StreamLoad(TypedProps):
     """Expected peak load on a stream.
 
     ``read_mb_per_s`` is what *each* consumer reads (usually the write rate: every consumer
@@ -36,6 +36,7 @@ class StreamLoad:
     consumers: int = 1
 
 
+@typed_props
 def shards_for(load: StreamLoad) -> int:
     """The number of provisioned shards ``load`` needs (at least 1).
 

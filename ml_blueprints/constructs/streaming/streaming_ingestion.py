@@ -38,16 +38,27 @@ from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION_ALLOWED,
     LOG_RETENTION_DAYS,
 )
+from ml_blueprints.constructs.shared.glue_types import GLUE_TYPES_ALLOWED, glue_type_problem
+from ml_blueprints.constructs.shared.grants import grant_on_managed_policy
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.constructs.streaming.kinesis_sizing import StreamLoad, shards_for
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
 TRANSFORM_MODULE = "firehose_transform"
+#: The module of validation rules the transform imports, shipped beside it in the bundle.
+CONTRACT_MODULE = "event_contract"
 #: Namespace of the metrics the transform publishes through CloudWatch embedded metrics.
 TRANSFORM_METRICS_NAMESPACE = "MlBlueprints/FirehoseTransform"
 DEFAULT_REQUIRED_FIELDS: tuple[str, ...] = ("event_id", "event_type", "event_time")
+#: What :meth:`StreamingIngestion.grant_write` allows on the stream.
+PRODUCER_ACTIONS: tuple[str, ...] = (
+    "kinesis:PutRecord",
+    "kinesis:PutRecords",
+    "kinesis:ListShards",
+    "kinesis:DescribeStreamSummary",
+)
 
 # AWS limits the props are validated against.
 RETENTION_HOURS = (24, 8760)
@@ -60,22 +71,6 @@ PROVISIONED_MAX_SHARDS = 10_000
 
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9_\-/]*[a-z0-9]$|^[a-z0-9]$")
 _COLUMN = re.compile(r"^[a-z_][a-z0-9_]{0,127}$")
-_PRIMITIVE_TYPES = {
-    "string",
-    "boolean",
-    "tinyint",
-    "smallint",
-    "int",
-    "bigint",
-    "float",
-    "double",
-    "date",
-    "timestamp",
-    "binary",
-}
-_COMPLEX_TYPE = re.compile(
-    r"^(decimal\(\d+,\s*\d+\)|varchar\(\d+\)|char\(\d+\)|(array|map|struct)<.+>)$"
-)
 _PARTITION_KEYS = ("year", "month", "day", "hour")
 
 
@@ -98,7 +93,7 @@ class Compression(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Column:
+class Column(TypedProps):
     """A column of the events' Glue table: a lowercase name and a Hive/Glue type such as
     ``string``, ``bigint``, ``timestamp``, ``decimal(10,2)`` or ``struct<a:int>``."""
 
@@ -153,6 +148,7 @@ class StreamingIngestion(Construct):
     ``data_prefix``, ``error_prefix``, ``alarms``, ``alerts``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -325,9 +321,31 @@ class StreamingIngestion(Construct):
 
     # ------------------------------------------------------------------------------ grants
 
+    @typed_props
     def grant_write(self, producer: iam.IGrantable) -> iam.Grant:
-        """Let ``producer`` put records into the stream (and encrypt with its key)."""
-        return self.stream.grant_write(producer)
+        """Let ``producer`` put records into the stream (:data:`PRODUCER_ACTIONS`) and
+        generate data keys with the stream's key through Kinesis only, for this stream only.
+        The statements go into a customer-managed policy attached to ``producer`` (see
+        :mod:`~ml_blueprints.constructs.shared.grants`); nothing needs acknowledging."""
+        region = cdk.Stack.of(self).region
+        return grant_on_managed_policy(
+            producer,
+            [
+                iam.PolicyStatement(
+                    actions=list(PRODUCER_ACTIONS), resources=[self.stream.stream_arn]
+                ),
+                iam.PolicyStatement(
+                    actions=["kms:GenerateDataKey"],
+                    resources=[self.key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"kinesis.{region}.amazonaws.com",
+                            "kms:EncryptionContext:aws:kinesis:arn": self.stream.stream_arn,
+                        }
+                    },
+                ),
+            ],
+        )
 
     # ----------------------------------------------------------------------------- builders
 
@@ -376,7 +394,8 @@ class StreamingIngestion(Construct):
             runtime=lambda_.Runtime.PYTHON_3_14,
             handler=f"{TRANSFORM_MODULE}.handler",
             code=lambda_.Code.from_asset(
-                str(RUNTIME_DIR), exclude=["*", f"!{TRANSFORM_MODULE}.py"]
+                str(RUNTIME_DIR),
+                exclude=["*", f"!{TRANSFORM_MODULE}.py", f"!{CONTRACT_MODULE}.py"],
             ),
             memory_size=memory,
             timeout=cdk.Duration.seconds(timeout),
@@ -530,7 +549,9 @@ class StreamingIngestion(Construct):
                 resources=[self.key.key_arn],
                 conditions={
                     "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": objects},
+                    # The lake's buckets use S3 Bucket Keys: S3 then asks KMS with the
+                    # bucket's ARN as encryption context, not the object's.
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, *objects]},
                 },
             ),
             iam.PolicyStatement(
@@ -844,14 +865,20 @@ def _validate(
             f"({', '.join(_PARTITION_KEYS)})",
         )
         seen.add(column.name)
-        kind = column.type.strip().lower()
+        problem = glue_type_problem(column.type)
         errors.require(
-            kind in _PRIMITIVE_TYPES or bool(_COMPLEX_TYPE.match(kind)),
+            problem is None,
             f"columns[{column.name!r}].type",
             column.type,
-            f"a Glue type: {', '.join(sorted(_PRIMITIVE_TYPES))}, decimal(p,s), varchar(n), "
-            "array<...>, map<...> or struct<...>",
+            f"{GLUE_TYPES_ALLOWED} ({problem})",
         )
+        if column.comment is not None:
+            errors.require(
+                len(column.comment) <= 255,
+                f"columns[{column.name!r}].comment",
+                column.comment[:40] + "...",
+                "at most 255 characters (Glue's limit)",
+            )
     errors.require(
         create_glue_database is not False or glue_database_name is not None,
         "create_glue_database",

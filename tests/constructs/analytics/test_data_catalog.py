@@ -9,7 +9,13 @@ import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import SecureDataLake
-from ml_blueprints.constructs.analytics.data_catalog import DataCatalog, NamedQuery, ZoneCrawl
+from ml_blueprints.constructs.analytics.data_catalog import (
+    CATALOG_READ_ACTIONS,
+    QUERY_ACTIONS,
+    DataCatalog,
+    NamedQuery,
+    ZoneCrawl,
+)
 from tests.conftest import Synthesized
 
 
@@ -153,26 +159,26 @@ def test_grant_query_gives_the_workgroup_catalog_data_and_results(
     construct_variants: Synthesized,
 ) -> None:
     stack = construct_variants.stack("CatalogInStack")
-    statements = {
-        s["Sid"]: s
-        for s in _policy(construct_variants, "CatalogInStack", stack.node.find_child("Analyst"))
+    lake = stack.node.find_child("Lake")
+    statements = _policy(construct_variants, "CatalogInStack", stack.node.find_child("Analyst"))
+    by_action = {
+        json.dumps(sorted(s["Action"]) if isinstance(s["Action"], list) else s["Action"]): s
+        for s in statements
     }
-    assert set(statements) == {
-        "RunQueriesInTheWorkgroup",
-        "ReadTheCatalog",
-        "WriteQueryResults",
-        "FindTheResultsBucket",
-        "UseTheLakeKey",
-        "ReadTheRawZone",
-    }
-    athena = statements["RunQueriesInTheWorkgroup"]
+    athena = by_action[json.dumps(sorted(QUERY_ACTIONS))]
     assert json.dumps(athena["Resource"]).endswith(':workgroup/team-lake"]]}')
-    assert not [a for a in athena["Action"] if a in ("athena:DeleteWorkGroup", "athena:*")]
-    assert "glue:CreateTable" not in statements["ReadTheCatalog"]["Action"]
-    assert json.dumps(statements["WriteQueryResults"]["Resource"]).endswith(
-        '"/athena-results/*"]]}'
-    )
-    assert "s3:PutObject" not in statements["ReadTheRawZone"]["Action"]
+    assert not [a for a in QUERY_ACTIONS if "*" in a or "Delete" in a or "Update" in a]
+    catalog = by_action[json.dumps(sorted(CATALOG_READ_ACTIONS))]
+    ends = [json.dumps(r).rsplit('"', 2)[-2] for r in catalog["Resource"]]
+    assert ends == [":catalog", ":database/team_lake", ":table/team_lake/*"]
+    assert all(a.startswith(("glue:Get", "glue:BatchGet")) for a in CATALOG_READ_ACTIONS)
+    results = by_action[json.dumps(["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"])]
+    assert json.dumps(results["Resource"]).endswith('"/athena-results/*"]]}')
+    raw_id = stack.get_logical_id(lake.bucket("raw").node.default_child)
+    raw_read = by_action[json.dumps("s3:GetObject")]
+    assert raw_read["Resource"] == {"Fn::Join": ["", [{"Fn::GetAtt": [raw_id, "Arn"]}, "/*"]]}
+    assert all("Sid" not in s for s in statements)  # two grants to one role cannot collide
+    assert len(statements) == 6
 
 
 @pytest.fixture
@@ -193,7 +199,7 @@ def lake() -> SecureDataLake:
         ),
         ({"crawls": [ZoneCrawl("raw", schedule="cron(0 3 * * * *)")]}, "crawls.schedule="),
         ({"crawls": [ZoneCrawl("raw", table_prefix="Raw-")]}, "crawls.table_prefix='Raw-'"),
-        ({"crawls": ["raw"]}, "crawls='raw': ZoneCrawl(...)"),
+        ({"crawls": ["raw"]}, "crawls[0]='raw': a ZoneCrawl"),
         ({"workgroup_name": "has space"}, "workgroup_name='has space'"),
         ({"results_zone": "gold"}, "results_zone='gold'"),
         ({"results_prefix": "results"}, "results_prefix='results'"),
@@ -215,3 +221,41 @@ def test_invalid_props_are_refused_with_a_clear_error(
     with pytest.raises(ValueError, match=r"^DataCatalog: invalid prop") as error:
         DataCatalog(cdk.Stack.of(lake), "Catalog", lake=lake, **props)
     assert expected in str(error.value)
+
+
+def test_braces_in_named_query_sql_are_kept_and_only_database_is_filled_in(
+    lake: SecureDataLake,
+) -> None:
+    sql = (
+        "SELECT json_extract(payload, '$.a'), map(ARRAY[1], ARRAY['{x}'])\n"
+        'FROM "{database}"."events"\n'
+        "WHERE regexp_like(event_id, '^[0-9]{8}$') AND note <> '{}' AND tag <> '{0}'"
+    )
+    catalog = DataCatalog(
+        cdk.Stack.of(lake),
+        "Catalog",
+        lake=lake,
+        database_name="braces",
+        named_queries=[NamedQuery("with-braces", "regular expression and literals", sql)],
+    )
+    query = catalog.named_queries["with-braces"].query_string
+    assert query == sql.replace('"{database}"', '"braces"')
+    assert "{8}" in query and "'{x}'" in query and "'{0}'" in query
+
+
+def test_named_query_limits_are_athenas() -> None:
+    stack = cdk.Stack(cdk.App(), "Limits")
+    lake = SecureDataLake(stack, "Lake")
+    with pytest.raises(ValueError) as error:
+        DataCatalog(
+            stack,
+            "Catalog",
+            lake=lake,
+            database_name="limits",
+            named_queries=[NamedQuery("big", "d" * 1025, "SELECT '" + "x" * 262_144 + "'")],
+        )
+    message = str(error.value)
+    assert "named_queries['big'].description='dddd" in message
+    assert "at most 1,024 characters (Athena's limit)" in message
+    assert "named_queries['big'].sql=\"SELECT 'xxx" in message
+    assert "at most 262,144 bytes (Athena's limit)" in message

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -10,7 +14,7 @@ import pytest
 
 from ml_blueprints.constructs import SecureDataLake
 from ml_blueprints.constructs.analytics.data_catalog import DataCatalog
-from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT, SparkEtlJob
+from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT, SCRIPT_MODULES, SparkEtlJob
 from tests.conftest import Synthesized
 
 
@@ -30,9 +34,14 @@ def test_job_runs_the_spark_script_on_glue_5(project: Synthesized) -> None:
     assert job["SecurityConfiguration"] == "mlbp_dev_lake-security"
 
 
-def test_job_arguments_turn_on_bookmarks_metrics_and_logs(project: Synthesized) -> None:
+def test_job_arguments_ship_the_modules_and_turn_on_metrics_and_logs(project: Synthesized) -> None:
     args = _job(project)["DefaultArguments"]
-    assert args["--job-bookmark-option"] == "job-bookmark-enable"
+    # the job keeps its own ledger of processed files; Glue bookmarks would track nothing
+    assert args["--job-bookmark-option"] == "job-bookmark-disable"
+    job: SparkEtlJob = project.stack("Analytics").job
+    modules = project.stack("Analytics").resolve(job.modules.s3_object_url)
+    assert args["--extra-py-files"] == modules
+    assert modules["Fn::Sub"].endswith(".zip")
     assert args["--enable-metrics"] == "true"
     assert args["--enable-observability-metrics"] == "true"
     assert args["--enable-continuous-cloudwatch-log"] == "true"
@@ -50,6 +59,42 @@ def test_the_deployed_script_is_the_tested_module(project: Synthesized) -> None:
     packaged = project.outdir / asset["source"]["path"]
     assert packaged.read_bytes() == SCRIPT.read_bytes()
     assert SCRIPT.name == "spark_etl.py" and ".py" in location
+
+
+def test_the_modules_zip_holds_the_tested_modules_only(project: Synthesized) -> None:
+    job: SparkEtlJob = project.stack("Analytics").job
+    staged = project.outdir / f"asset.{job.modules.asset_hash}"
+    assert sorted(p.name for p in staged.iterdir()) == sorted(SCRIPT_MODULES)
+    for name in SCRIPT_MODULES:
+        assert (staged / name).read_bytes() == (SCRIPT.parent / name).read_bytes()
+
+
+def test_the_script_runs_with_the_modules_zip_and_without_the_package(
+    project: Synthesized, tmp_path: Path
+) -> None:
+    """As Glue and EMR run it: the script on its own, the zip on the Python path."""
+    job: SparkEtlJob = project.stack("Analytics").job
+    staged = project.outdir / f"asset.{job.modules.asset_hash}"
+    archive = shutil.make_archive(str(tmp_path / "modules"), "zip", staged)
+    shutil.copy(SCRIPT, tmp_path / "spark_etl.py")
+    code = (
+        "import sys; sys.path[:0] = sys.argv[1:]; import spark_etl; "
+        "assert 'ml_blueprints' not in sys.modules; "
+        "print(spark_etl.contract.__name__, spark_etl.fileio.__name__, spark_etl.schema.__name__,"
+        " spark_etl.contract.__file__)"
+    )
+    # site-packages on the path by hand (-S: its .pth files, the package's among them, unread)
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, archive, str(tmp_path), site],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert result.stdout.split()[:3] == ["event_contract", "spark_files", "spark_schema"]
+    assert result.stdout.split()[3].startswith(archive)
 
 
 def test_job_runs_on_a_daily_schedule(project: Synthesized) -> None:
@@ -86,8 +131,12 @@ def test_job_role_reads_raw_and_writes_only_curated_and_quarantine(project: Synt
     assert statements["PublishJobMetrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "Glue"}
     }
-    script = json.dumps(statements["ReadTheScript"]["Resource"])
-    assert "*" not in script  # the one script object, not the assets bucket
+    script = statements["ReadTheScript"]["Resource"]
+    assert len(script) == 2 and "*" not in json.dumps(script)  # two objects, not the bucket
+    stack_of = project.stack("Analytics")
+    assert sorted(r["Fn::Join"][1][-1] for r in script) == sorted(
+        "/" + stack_of.resolve(asset.s3_object_key) for asset in (job.script, job.modules)
+    )
 
 
 @pytest.fixture

@@ -11,7 +11,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 
 from ml_blueprints.constructs import PrivateNetwork, SecureDataLake
 from ml_blueprints.constructs.bigdata.spark_cluster import (
+    DEFAULT_CORE_TYPES,
+    DEFAULT_PRIMARY_TYPES,
     DEFAULT_RELEASE,
+    DEFAULT_TASK_TYPES,
     FleetType,
     SparkCluster,
     SparkStep,
@@ -196,8 +199,17 @@ def test_the_example_step_runs_the_etl_script(sandbox_project: Synthesized) -> N
     assert props["ActionOnFailure"] == "CONTINUE"
     args = props["HadoopJarStep"]["Args"]
     assert props["HadoopJarStep"]["Jar"] == "command-runner.jar"
-    assert args[:3] == ["spark-submit", "--deploy-mode", "cluster"]
+    assert args[:4] == ["spark-submit", "--deploy-mode", "cluster", "--py-files"]
     assert "--input-path" in args and "--output-path" in args and "--quarantine-path" in args
+    # the script's modules: one zip on the step's Python path, readable by the instances
+    stack = sandbox_project.stack("Emr")
+    modules = next(c for c in stack.node.children if c.node.id == "EtlModules")
+    assert args[4] == stack.resolve(modules.s3_object_url)
+    spark: SparkCluster = stack.cluster
+    statements = {s["Sid"]: s for s in _policy(sandbox_project, "Emr", spark.instance_role)}
+    read = statements["ReadTheEtlModules"]
+    assert read["Action"] == "s3:GetObject"
+    assert read["Resource"]["Fn::Join"][1][-1] == "/" + stack.resolve(modules.s3_object_key)
 
 
 def test_the_network_gets_the_endpoints_emr_needs(sandbox_project: Synthesized) -> None:
@@ -237,7 +249,10 @@ TWO_TYPES = [FleetType("m7i.2xlarge"), FleetType("m6i.2xlarge")]
         ({"max_capacity_units": 0}, "max_capacity_units=0"),
         ({"applications": ["Spark", "Impala"]}, "applications='Impala': EMR 7 applications"),
         ({"release_label": "emr-6.15.0"}, "release_label='emr-6.15.0': an EMR 7 release label"),
-        ({"task_types": [FleetType("m7i.2xl"), *TWO_TYPES]}, "task_types='m7i.2xl': EC2"),
+        (
+            {"task_types": [FleetType("m7i.2xl"), *TWO_TYPES]},
+            "task_types='m7i.2xl': an EC2 instance type that exists; m7i comes in: large,",
+        ),
         (
             {
                 "task_types": [
@@ -260,6 +275,27 @@ TWO_TYPES = [FleetType("m7i.2xlarge"), FleetType("m6i.2xlarge")]
         ({"readable_zones": ["gold"]}, "readable_zones='gold'"),
         ({"tls_certificates_s3_uri": "https://x/certs.zip"}, "tls_certificates_s3_uri="),
         ({"spot_timeout_minutes": 2}, "spot_timeout_minutes=2: 5 to 1440"),
+        ({"release_label": "emr-7.99.0"}, "release_label='emr-7.99.0': an EMR 7 release label"),
+        ({"release_label": "emr-7.13.1"}, "emr-7.0.0, emr-7.1.0,"),
+        ({"applications": ["Spark", "Ganglia"]}, "applications='Ganglia': EMR 7 applications"),
+        (
+            {"applications": ["Spark", "Sqoop"]},
+            "applications='Sqoop': an application of emr-7.13.0: Sqoop was removed after emr-7.4.0",
+        ),
+        (
+            {"primary_types": [FleetType("m7i.3xlarge")]},
+            "primary_types='m7i.3xlarge': an EC2 instance type that exists; m7i comes in: "
+            "large, xlarge, 2xlarge, 4xlarge, 8xlarge, 12xlarge, 16xlarge, 24xlarge, 48xlarge",
+        ),
+        (
+            {"core_types": [FleetType("m99x.2xlarge")]},
+            "core_types='m99x.2xlarge': an EC2 instance type that exists, such as 'm7i.2xlarge' "
+            "(botocore 1.44.8's list",
+        ),
+        (
+            {"primary_types": [FleetType("t3.xlarge")]},
+            "primary_types='t3.xlarge': an instance type EMR runs on; t3 (burstable",
+        ),
     ],
 )
 def test_invalid_props_are_refused_with_a_clear_error(
@@ -292,3 +328,38 @@ def test_a_step_with_a_bad_failure_action_is_refused(
     spark = SparkCluster(cdk.Stack.of(lake), "Spark", lake=lake, network=network)
     with pytest.raises(ValueError, match="action_on_failure='RETRY'"):
         spark.add_spark_step(SparkStep("x", "s3://b/job.py", action_on_failure="RETRY"))
+
+
+def test_an_older_release_with_sqoop_is_accepted(
+    parts: tuple[SecureDataLake, PrivateNetwork],
+) -> None:
+    lake, network = parts
+    spark = SparkCluster(
+        cdk.Stack.of(lake),
+        "Spark",
+        lake=lake,
+        network=network,
+        release_label="emr-7.4.0",
+        applications=["Spark", "Sqoop"],
+    )
+    assert spark.cluster.release_label == "emr-7.4.0"
+
+
+def test_the_ec2_instance_types_are_botocores() -> None:
+    import botocore
+    import botocore.loaders
+
+    from ml_blueprints.constructs.bigdata import ec2_instance_types as table
+
+    model = botocore.loaders.create_loader().load_service_model("ec2", "service-2")
+    installed = set(model["shapes"]["InstanceType"]["enum"])
+    if botocore.__version__ == table.BOTOCORE_VERSION:
+        assert installed == table.EC2_INSTANCE_TYPES
+    else:  # a newer botocore only adds types
+        assert installed >= table.EC2_INSTANCE_TYPES
+    every_default = [
+        t.instance_type
+        for fleet in (DEFAULT_PRIMARY_TYPES, DEFAULT_CORE_TYPES, DEFAULT_TASK_TYPES)
+        for t in fleet
+    ]
+    assert set(every_default) <= table.EC2_INSTANCE_TYPES

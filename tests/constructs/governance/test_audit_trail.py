@@ -227,7 +227,10 @@ def _buckets(count: int) -> list[s3.IBucket]:
         ({"access_log_retention_days": 0}, "access_log_retention_days=0: a whole number"),
         ({"log_retention_days": 42}, "log_retention_days=42: one of CloudWatch Logs' periods"),
         ({"auto_delete_objects": True}, "auto_delete_objects=True: False unless removal_policy"),
-        ({"data_event_buckets": ["my-bucket"]}, "data_event_buckets=['str']: S3 buckets"),
+        (
+            {"data_event_buckets": ["my-bucket"]},
+            "data_event_buckets[0]='my-bucket': an aws_s3.IBucket",
+        ),
     ],
 )
 def test_bad_props_are_refused(props: dict[str, Any], expected: str) -> None:

@@ -132,8 +132,8 @@ def _budget(**props: Any) -> None:
     [
         ({"amount_usd": 0}, "amount_usd=0: US dollars a month, 1 to 1,000,000"),
         ({"amount_usd": 2_000_000}, "amount_usd=2000000: US dollars a month"),
-        ({"amount_usd": True}, "amount_usd=True: US dollars a month"),
-        ({"amount_usd": "50"}, "amount_usd='50': US dollars a month"),
+        ({"amount_usd": True}, "amount_usd=True: a number"),  # a type error: validation layer
+        ({"amount_usd": "50"}, "amount_usd='50': a number"),
         (
             {"thresholds": BudgetThresholds(actual_percent=(0,))},
             "thresholds.actual_percent=0: a percentage of the budget, 1 to 1,000",

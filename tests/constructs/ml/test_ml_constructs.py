@@ -1,21 +1,31 @@
-"""The ML layer's constructs: GPU notebook, training pipeline and inference endpoint."""
+"""The ML layer's constructs: GPU notebook and inference endpoint (the training pipeline
+has its own module)."""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import AlertTopic, PrivateNetwork, SecureDataLake
+from ml_blueprints.constructs.ml.accelerated_instances import Use
 from ml_blueprints.constructs.ml.gpu_notebook import GpuNotebook
+from ml_blueprints.constructs.ml.images import (
+    HUGGING_FACE_INFERENCE_IMAGE,
+    HUGGING_FACE_TRAINING_IMAGE,
+    ImageKind,
+    default_image,
+    image_kind,
+    image_problem,
+)
 from ml_blueprints.constructs.ml.sagemaker_endpoint import SageMakerEndpoint
-from ml_blueprints.constructs.ml.training_pipeline import TrainingPipeline
-from tests.asl_sim import TaskError, run
 from tests.conftest import MODEL_DATA_URL, Synthesized
+
+HF_CUDA_INFERENCE = HUGGING_FACE_INFERENCE_IMAGE
+HF_CUDA_TRAINING = HUGGING_FACE_TRAINING_IMAGE
 
 
 def _one(synth: Synthesized, resource_type: str) -> dict[str, Any]:
@@ -98,100 +108,6 @@ def test_the_idle_check_stops_only_an_idle_notebook(tmp_path: Any, monkeypatch: 
     ]
 
 
-# ------------------------------------------------------------------------- training pipeline
-
-
-@pytest.fixture(scope="module")
-def pipeline_definition(project: Synthesized) -> dict[str, Any]:
-    [machine] = project.resources("Ml", "AWS::StepFunctions::StateMachine").values()
-    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
-    return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
-
-
-def test_training_uses_spot_checkpoints_isolation_and_encryption(
-    pipeline_definition: dict[str, Any],
-) -> None:
-    train = pipeline_definition["States"]["Train"]
-    assert train["Resource"].endswith(":states:::sagemaker:createTrainingJob.sync")
-    params = train["Parameters"]
-    assert params["EnableManagedSpotTraining"] is True
-    assert params["StoppingCondition"] == {
-        "MaxRuntimeInSeconds": 4 * 3600,
-        "MaxWaitTimeInSeconds": 8 * 3600,
-    }
-    assert "checkpoints/{}/" in params["CheckpointConfig"]["S3Uri.$"]
-    assert params["EnableNetworkIsolation"] is True
-    assert params["EnableInterContainerTrafficEncryption"] is True
-    assert params["ResourceConfig"]["InstanceType"] == "ml.g5.2xlarge"
-    # g5 stores on hardware-encrypted local NVMe: SageMaker refuses a volume key for it.
-    assert "VolumeKmsKeyId" not in params["ResourceConfig"]
-    assert params["OutputDataConfig"]["KmsKeyId"] == "TOKEN"
-    assert set(params["VpcConfig"]) == {"SecurityGroupIds", "Subnets"}
-    assert "huggingface-pytorch-training" in params["AlgorithmSpecification"]["TrainingImage"]
-
-
-def test_model_and_endpoint_config_follow_training(pipeline_definition: dict[str, Any]) -> None:
-    states = pipeline_definition["States"]
-    assert pipeline_definition["StartAt"] == "NameTheRun"
-    assert [states[s]["Next"] for s in ("NameTheRun", "Train", "CreateModel")] == [
-        "Train",
-        "CreateModel",
-        "CreateEndpointConfig",
-    ]
-    model = states["CreateModel"]["Parameters"]
-    assert model["PrimaryContainer"]["ModelDataUrl.$"] == "$.training.ModelArtifacts"
-    assert model["EnableNetworkIsolation"] is True
-    config = states["CreateEndpointConfig"]["Parameters"]
-    assert config["ProductionVariants"][0]["InstanceType"] == "ml.g5.xlarge"
-    assert config["DataCaptureConfig"]["EnableCapture"] is True
-
-
-def _sagemaker(fail: str | None = None) -> dict[str, Callable[[Any], Any]]:
-    def task(name: str, result: Any) -> Callable[[Any], Any]:
-        def call(document: Any) -> Any:
-            if fail == name:
-                raise TaskError("States.TaskFailed", f"{name} failed")
-            return result
-
-        return call
-
-    return {
-        "Train": task(
-            "Train",
-            {
-                "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m.tar.gz"},
-                "TrainingTimeInSeconds": 60,
-                "BillableTimeInSeconds": 20,
-            },
-        ),
-        "CreateModel": task("CreateModel", {"ModelArn": "arn:model"}),
-        "CreateEndpointConfig": task("CreateEndpointConfig", {"EndpointConfigArn": "arn:c"}),
-        "NotifyFailure": lambda _: {},
-    }
-
-
-def test_a_run_registers_the_trained_model(pipeline_definition: dict[str, Any]) -> None:
-    status, visited, output = run(pipeline_definition, _sagemaker())
-    assert status == "SUCCEEDED"
-    assert visited == ["NameTheRun", "Train", "CreateModel", "CreateEndpointConfig", "Registered"]
-    assert output["training"]["ModelArtifacts"] == "s3://b/m.tar.gz"
-
-
-@pytest.mark.parametrize("step", ["Train", "CreateModel", "CreateEndpointConfig"])
-def test_a_failed_step_notifies_and_fails(pipeline_definition: dict[str, Any], step: str) -> None:
-    status, visited, output = run(pipeline_definition, _sagemaker(fail=step))
-    assert status == "FAILED"
-    assert visited[-2:] == ["NotifyFailure", "Failed"]
-    assert output["error"]["Error"] == "States.TaskFailed"
-
-
-def test_the_pipeline_logs_everything_and_traces(project: Synthesized) -> None:
-    [machine] = project.resources("Ml", "AWS::StepFunctions::StateMachine").values()
-    props = machine["Properties"]
-    assert props["LoggingConfiguration"]["Level"] == "ALL"
-    assert props["TracingConfiguration"] == {"Enabled": True}
-
-
 # -------------------------------------------------------------------------------- endpoint
 
 
@@ -217,8 +133,8 @@ def test_endpoint_serves_the_model_with_capture_and_autoscaling(
     )
 
 
-def test_an_inferentia_endpoint_is_kms_encrypted() -> None:
-    stack = cdk.Stack(cdk.App(), "Inf2")
+def test_an_inferentia_endpoint_gets_a_neuron_image_and_is_kms_encrypted() -> None:
+    stack = cdk.Stack(cdk.App(), "Inf2", env=cdk.Environment(region="eu-west-1"))
     network = PrivateNetwork(stack, "Network")
     lake = SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint)
     endpoint = SageMakerEndpoint(
@@ -227,10 +143,49 @@ def test_an_inferentia_endpoint_is_kms_encrypted() -> None:
         lake=lake,
         network=network,
         instance_type="ml.inf2.xlarge",
-        image="763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-tgi-inference:x",
         model_data_url=MODEL_DATA_URL,
     )
     assert endpoint.endpoint_config.kms_key_id is not None
+    assert endpoint.image == (
+        "763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-inference-neuronx:"
+        "2.8.0-transformers4.55.4-neuronx-py310-sdk2.26.0-ubuntu22.04"
+    )
+    container = stack.resolve(endpoint.model.primary_container)
+    assert container["image"] == endpoint.image
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "use", "repository"),
+    [
+        ("ml.g5.xlarge", Use.HOSTING, "huggingface-pytorch-inference:2.6.0-"),
+        ("ml.p4d.24xlarge", Use.TRAINING, "huggingface-pytorch-training:2.5.1-"),
+        ("ml.inf2.xlarge", Use.HOSTING, "huggingface-pytorch-inference-neuronx:2.8.0-"),
+        ("ml.trn1.2xlarge", Use.HOSTING, "huggingface-pytorch-inference-neuronx:2.8.0-"),
+        ("ml.trn1.32xlarge", Use.TRAINING, "huggingface-pytorch-training-neuronx:2.8.0-"),
+        ("ml.inf1.xlarge", Use.HOSTING, "pytorch-inference-neuron:1.13.1-neuron-"),
+    ],
+)
+def test_the_default_image_fits_the_accelerator(
+    instance_type: str, use: Use, repository: str
+) -> None:
+    image = default_image(instance_type, use, "us-east-1")
+    assert image.startswith(f"763104351884.dkr.ecr.us-east-1.amazonaws.com/{repository}")
+    assert image_problem(image, instance_type) is None
+
+
+@pytest.mark.parametrize(
+    ("image", "kind"),
+    [
+        (HUGGING_FACE_INFERENCE_IMAGE, ImageKind.CUDA),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/tgi:2.4.0-gpu-py311-cu124", ImageKind.CUDA),
+        ("763104351884.dkr.ecr.r.amazonaws.com/pytorch-inference:2.3.0-cpu-py311", ImageKind.CPU),
+        ("x/huggingface-pytorch-inference-neuronx:2.1.2-neuronx-py310", ImageKind.NEURONX),
+        ("x/pytorch-inference-neuron:1.13.1-neuron-py310-sdk2.20.2", ImageKind.NEURON),
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/model:1", ImageKind.UNKNOWN),
+    ],
+)
+def test_the_image_kind_is_read_from_its_name(image: str, kind: ImageKind) -> None:
+    assert image_kind(image) is kind
 
 
 # ------------------------------------------------------------------------------ validation
@@ -265,43 +220,33 @@ def test_notebook_validation(parts: Any, props: dict[str, Any], expected: str) -
 @pytest.mark.parametrize(
     ("props", "expected"),
     [
-        (
-            {"training_instance_type": "ml.inf2.xlarge"},
-            "training_instance_type='ml.inf2.xlarge': SageMaker does not accept inf2",
-        ),
-        ({"training_instance_type": "ml.c5.xlarge"}, "an accelerator is required"),
-        (
-            {"hosting_instance_type": "ml.p3dn.24xlarge"},
-            "hosting_instance_type='ml.p3dn.24xlarge': SageMaker does not accept p3dn",
-        ),
-        (
-            {"max_runtime_seconds": 7200, "max_wait_seconds": 3600},
-            "max_wait_seconds=3600: at least max_runtime_seconds (7200)",
-        ),
-        ({"use_spot": False, "max_wait_seconds": 3600}, "max_wait_seconds=3600: unset unless"),
-        ({"max_runtime_seconds": 30}, "max_runtime_seconds=30"),
-        ({"training_instance_count": 0}, "training_instance_count=0: 1 to 100"),
-        ({"input_prefix": "training"}, "input_prefix='training'"),
-        ({"output_zone": "gold"}, "output_zone='gold'"),
-    ],
-)
-def test_training_pipeline_validation(parts: Any, props: dict[str, Any], expected: str) -> None:
-    lake, network, alerts = parts
-    with pytest.raises(ValueError, match=r"^TrainingPipeline: invalid prop") as error:
-        TrainingPipeline(
-            cdk.Stack.of(lake), "Training", lake=lake, network=network, alerts=alerts, **props
-        )
-    assert expected in str(error.value)
-
-
-@pytest.mark.parametrize(
-    ("props", "expected"),
-    [
         ({"min_instances": 3, "max_instances": 2}, "min_instances=3: at most max_instances (2)"),
         ({"min_instances": 0}, "min_instances=0: at least 1"),
         ({"instance_type": "ml.p3dn.24xlarge"}, "SageMaker does not accept p3dn"),
         ({"model_data_url": "https://x/model.tar.gz"}, "model_data_url='https://x/model.tar.gz'"),
         ({"capture_percentage": 101}, "capture_percentage=101: 0 to 100"),
+        (
+            {"instance_type": "ml.inf2.xlarge", "image": HUGGING_FACE_INFERENCE_IMAGE},
+            f"image={HUGGING_FACE_INFERENCE_IMAGE!r}: an image built for AWS Inferentia2 (Neuron "
+            "for Inferentia2 and Trainium (torch-neuronx)); this one is built for CUDA (NVIDIA "
+            "GPU), so it would find no accelerator on ml.inf2.xlarge. Use e.g. "
+            "763104351884.dkr.ecr.<region>.amazonaws.com/huggingface-pytorch-inference-neuronx:",
+        ),
+        (
+            {"instance_type": "ml.trn1.2xlarge", "image": "acme/llm:1.0-cu121"},
+            "image='acme/llm:1.0-cu121': an image built for AWS Trainium",
+        ),
+        (
+            {"instance_type": "ml.inf1.xlarge", "image": "x/inference-neuronx:2.1-neuronx"},
+            "built for Neuron for Inferentia2 and Trainium (torch-neuronx), so it would find",
+        ),
+        (
+            {"instance_type": "ml.g5.xlarge", "image": "x/pytorch-inference-neuronx:2.1"},
+            "image='x/pytorch-inference-neuronx:2.1': an image built for NVIDIA A10G (CUDA",
+        ),
+        ({"endpoint_name": "my_endpoint"}, "endpoint_name='my_endpoint': 1-63 letters, digits"),
+        ({"endpoint_name": "e" * 64}, "endpoint_name='eeee"),
+        ({"endpoint_name": "-leading"}, "endpoint_name='-leading'"),
     ],
 )
 def test_endpoint_validation(parts: Any, props: dict[str, Any], expected: str) -> None:

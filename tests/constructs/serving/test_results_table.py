@@ -379,7 +379,8 @@ def test_recording_passes_the_state_through_and_retries_throttling(
 
 def test_grant_record_runs_is_exactly_putting_items_with_the_key() -> None:
     stack, results, role, _ = _recording_app()
-    policy = stack.resolve(role.node.find_child("DefaultPolicy").node.default_child.policy_document)  # type: ignore[attr-defined]
+    # A plain role: the grant is a customer-managed policy attached to it, not inline.
+    policy = stack.resolve(role.node.find_child("MlbpGrantsPolicy").document)
     statements = policy["Statement"]
     table_arn = stack.resolve(results.table.table_arn)
     key_arn = stack.resolve(results.key.key_arn)

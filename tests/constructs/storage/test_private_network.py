@@ -8,6 +8,7 @@ import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.constructs import PrivateNetwork
+from ml_blueprints.constructs.storage.private_network import private_subnet_mask
 from tests.conftest import Synthesized
 
 
@@ -166,6 +167,12 @@ def _network(**props: Any) -> PrivateNetwork:
         ({"cidr": "10.0.0.0/8"}, "cidr='10.0.0.0/8': an IPv4 CIDR block with a /16 to /20"),
         ({"cidr": "300.0.0.0/16"}, "cidr='300.0.0.0/16'"),
         ({"cidr": "vpc"}, "cidr='vpc'"),
+        (
+            {"cidr": "10.0.0.1/16"},
+            "cidr='10.0.0.1/16': the network's own address, 10.0.0.0/16 (host bits are set",
+        ),
+        ({"cidr": "10.1.128.0/16"}, "the network's own address, 10.1.0.0/16"),
+        ({"cidr": "10.0.0.0/21"}, "cidr='10.0.0.0/21': an IPv4 CIDR block with a /16 to /20"),
         ({"max_azs": 0}, "max_azs=0: 1 to 6"),
         ({"max_azs": 7}, "max_azs=7: 1 to 6"),
         ({"max_azs": 3}, "max_azs=3: at most 2 in an environment-agnostic stack"),
@@ -187,3 +194,32 @@ def test_every_problem_is_reported_at_once() -> None:
     with pytest.raises(ValueError) as error:
         _network(cidr="nope", max_azs=9, flow_log_retention_days=2)
     assert str(error.value).count("\n  - ") == 3
+
+
+@pytest.mark.parametrize(
+    ("cidr", "nat_gateways", "private", "public"),
+    [
+        ("10.0.0.0/16", 0, ["10.0.0.0/20", "10.0.16.0/20"], []),
+        # The documented /20 (and a /19 with NAT gateways) used to fail: two /20 subnets
+        # cannot fit. Private subnets shrink to what fits.
+        ("10.0.0.0/20", 0, ["10.0.0.0/21", "10.0.8.0/21"], []),
+        ("10.0.0.0/20", 1, ["10.0.4.0/22", "10.0.8.0/22"], ["10.0.0.0/24", "10.0.1.0/24"]),
+        ("10.0.0.0/19", 1, ["10.0.8.0/21", "10.0.16.0/21"], ["10.0.0.0/24", "10.0.1.0/24"]),
+        (
+            "172.16.0.0/18",
+            2,
+            ["172.16.16.0/20", "172.16.32.0/20"],
+            ["172.16.0.0/24", "172.16.1.0/24"],
+        ),
+    ],
+)
+def test_every_documented_prefix_gets_subnets_that_fit(
+    cidr: str, nat_gateways: int, private: list[str], public: list[str]
+) -> None:
+    network = _network(cidr=cidr, nat_gateways=nat_gateways)
+    vpc = network.vpc
+    cdk.App.of(network).synth()  # CDK fails here when the subnets do not fit
+    workload = vpc.private_subnets if nat_gateways else vpc.isolated_subnets
+    assert [s.ipv4_cidr_block for s in workload] == private
+    assert [s.ipv4_cidr_block for s in vpc.public_subnets] == public
+    assert private_subnet_mask(cidr, 2, nat_gateways > 0) == int(private[0].split("/")[1])

@@ -8,8 +8,14 @@ import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_ec2 as ec2
 
+from ml_blueprints.compliance import acknowledged_findings
 from ml_blueprints.constructs import SecureDataLake, ZoneLifecycle
-from ml_blueprints.constructs.storage.secure_data_lake import OBJECT_DATA_ACTIONS
+from ml_blueprints.constructs.shared.grants import GRANTS_POLICY_ID
+from ml_blueprints.constructs.storage.secure_data_lake import (
+    OBJECT_DATA_ACTIONS,
+    WRITE_BUCKET_ACTIONS,
+    WRITE_OBJECT_ACTIONS,
+)
 from tests.conftest import Synthesized
 from tests.constructs.variants import IMPORTED_KEY_ARN, PATTERN_EXEMPTION
 from tests.iam_eval import denying_statements
@@ -481,39 +487,172 @@ def test_a_callers_key_encrypts_every_bucket(construct_variants: Synthesized) ->
     ]
 
 
-def _grant_statements(synth: Synthesized, stack_id: str, role: str) -> list[dict[str, Any]]:
+def _grant_policy(synth: Synthesized, stack_id: str, role_id: str) -> dict[str, Any]:
+    """The customer-managed policy the lake's grants put on ``role_id``."""
     stack = synth.stack(stack_id)
-    role_construct = stack.node.find_child(role)
-    policy_id = stack.get_logical_id(role_construct.grants_policy.node.default_child)
-    policy = synth.template_json(stack_id)["Resources"][policy_id]
-    assert policy["Type"] == "AWS::IAM::ManagedPolicy"  # grants are not inline
-    return policy["Properties"]["PolicyDocument"]["Statement"]
-
-
-def test_grant_read_gives_the_zone_and_the_key(construct_variants: Synthesized) -> None:
-    ids = _ids(construct_variants, "LakeSharedKey")
-    statements = _grant_statements(construct_variants, "LakeSharedKey", "Reader")
-    s3_read = next(s for s in statements if "s3:GetObject*" in s["Action"])
-    assert "s3:PutObject" not in s3_read["Action"]
-    assert s3_read["Resource"] == [
-        {"Fn::GetAtt": [ids["curated"], "Arn"]},
-        _objects_of(ids["curated"]),
+    role = stack.node.find_child(role_id)
+    policy = getattr(role, "grants_policy", None) or role.node.find_child(GRANTS_POLICY_ID)
+    resource = synth.template_json(stack_id)["Resources"][
+        stack.get_logical_id(policy.node.default_child)
     ]
-    kms = next(s for s in statements if "kms:Decrypt" in s["Action"])
-    assert kms["Resource"] == IMPORTED_KEY_ARN
-    assert "kms:GenerateDataKey*" not in kms["Action"]
+    assert resource["Type"] == "AWS::IAM::ManagedPolicy"  # grants are never inline
+    assert {"Ref": stack.get_logical_id(role.node.default_child)} in resource["Properties"].get(
+        "Roles", []
+    ) or getattr(role, "grants_policy", None) is not None
+    return resource
 
 
-def test_grant_write_is_scoped_to_the_key_pattern(construct_variants: Synthesized) -> None:
-    ids = _ids(construct_variants, "LakeSharedKey")
-    statements = _grant_statements(construct_variants, "LakeSharedKey", "Writer")
-    s3_write = next(s for s in statements if "s3:PutObject" in s["Action"])
-    assert "s3:GetObject*" not in s3_write["Action"]
-    assert {"Fn::Join": ["", [{"Fn::GetAtt": [ids["raw"], "Arn"]}, "/events/*"]]} in s3_write[
-        "Resource"
+def _statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """The policy's statements with each action list sorted (CDK may sort them)."""
+    return [
+        {**st, "Action": sorted(st["Action"]) if isinstance(st["Action"], list) else st["Action"]}
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
     ]
-    kms = next(s for s in statements if "kms:GenerateDataKey*" in s["Action"])
-    assert kms["Resource"] == IMPORTED_KEY_ARN
+
+
+def _s3_key_conditions(bucket_id: str) -> dict[str, Any]:
+    return {
+        "StringEquals": {
+            "kms:ViaService": {"Fn::Join": ["", ["s3.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+        },
+        "StringLike": {
+            "kms:EncryptionContext:aws:s3:arn": [
+                {"Fn::GetAtt": [bucket_id, "Arn"]},
+                _objects_of(bucket_id),
+            ]
+        },
+    }
+
+
+def test_grant_read_lists_exact_actions_on_the_zone_and_the_key(
+    construct_variants: Synthesized,
+) -> None:
+    ids = _ids(construct_variants, "LakeSharedKey")
+    policy = _grant_policy(construct_variants, "LakeSharedKey", "Reader")
+    assert _statements(policy) == [
+        {"Action": "s3:GetObject", "Effect": "Allow", "Resource": _objects_of(ids["curated"])},
+        {
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [ids["curated"], "Arn"]},
+        },
+        {
+            "Action": "kms:Decrypt",
+            "Condition": _s3_key_conditions(ids["curated"]),
+            "Effect": "Allow",
+            "Resource": IMPORTED_KEY_ARN,
+        },
+    ]
+
+
+def test_grant_write_lists_exact_actions_scoped_to_the_key_pattern(
+    construct_variants: Synthesized,
+) -> None:
+    ids = _ids(construct_variants, "LakeSharedKey")
+    policy = _grant_policy(construct_variants, "LakeSharedKey", "Writer")
+    events = {"Fn::Join": ["", [{"Fn::GetAtt": [ids["raw"], "Arn"]}, "/events/*"]]}
+    assert _statements(policy) == [
+        {
+            "Action": sorted(WRITE_OBJECT_ACTIONS),
+            "Effect": "Allow",
+            "Resource": events,
+        },
+        {
+            "Action": sorted(WRITE_BUCKET_ACTIONS),
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [ids["raw"], "Arn"]},
+        },
+        {
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Condition": _s3_key_conditions(ids["raw"]),
+            "Effect": "Allow",
+            "Resource": IMPORTED_KEY_ARN,
+        },
+    ]
+    assert WRITE_OBJECT_ACTIONS == (
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:AbortMultipartUpload",
+        "s3:ListMultipartUploadParts",
+    )
+    assert WRITE_BUCKET_ACTIONS == ("s3:GetBucketLocation", "s3:ListBucketMultipartUploads")
+
+
+def test_grants_to_a_plain_role_go_into_one_managed_policy_attached_to_it(
+    construct_variants: Synthesized,
+) -> None:
+    ids = _ids(construct_variants, "LakeSharedKey")
+    stack = construct_variants.stack("LakeSharedKey")
+    role_id = stack.get_logical_id(stack.node.find_child("PlainReader").node.default_child)
+    inline = [
+        p
+        for p in construct_variants.resources("LakeSharedKey", "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    assert inline == []
+    policy = _grant_policy(construct_variants, "LakeSharedKey", "PlainReader")
+    assert policy["Properties"]["Roles"] == [{"Ref": role_id}]
+    objects = [
+        resource
+        for st in policy["Properties"]["PolicyDocument"]["Statement"]
+        if st["Action"] == "s3:GetObject"
+        for resource in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+    ]
+    raw_events = {"Fn::Join": ["", [{"Fn::GetAtt": [ids["raw"], "Arn"]}, "/events/*"]]}
+    assert sorted(objects, key=str) == sorted([raw_events, _objects_of(ids["curated"])], key=str)
+
+
+def test_a_grant_acknowledges_its_object_wildcard_on_its_own_policy(
+    construct_variants: Synthesized,
+) -> None:
+    ids = _ids(construct_variants, "LakeSharedKey")
+    acknowledged = {
+        (a.path, a.finding, a.reason)
+        for a in acknowledged_findings(construct_variants.stack("LakeSharedKey"))
+        if a.path.startswith(("LakeSharedKey/Reader", "LakeSharedKey/Writer"))
+    }
+    reason_read = (
+        "SecureDataLake.grant_read: the grantee reads objects whose names are only known at "
+        "run time; the wildcard is the key pattern '*' of the curated zone it was granted, and "
+        "the actions are listed one by one."
+    )
+    reason_write = (
+        reason_read.replace("grant_read", "grant_write")
+        .replace("reads", "writes")
+        .replace("'*' of the curated", "'events/*' of the raw")
+    )
+    assert acknowledged == {
+        (
+            "LakeSharedKey/Reader/GrantsPolicy",
+            f"AwsSolutions-IAM5[Resource::<{ids['curated']}.Arn>/*]",
+            reason_read,
+        ),
+        (
+            "LakeSharedKey/Writer/GrantsPolicy",
+            f"AwsSolutions-IAM5[Resource::<{ids['raw']}.Arn>/events/*]",
+            reason_write,
+        ),
+    }
+
+
+def test_a_grant_returns_the_iam_grant_with_its_statements() -> None:
+    lake = _lake()
+    role = cdk.aws_iam.Role(cdk.Stack.of(lake), "R", assumed_by=cdk.aws_iam.AccountRootPrincipal())
+    grant = lake.grant_write("raw", role, "events/*")
+    assert isinstance(grant, cdk.aws_iam.Grant)
+    assert grant.success
+    actions = [s.actions for s in grant.principal_statements]
+    assert actions == [
+        list(WRITE_OBJECT_ACTIONS),
+        list(WRITE_BUCKET_ACTIONS),
+        ["kms:GenerateDataKey", "kms:Decrypt"],
+    ]
+
+
+def test_a_grant_to_something_that_is_not_an_identity_is_refused() -> None:
+    lake = _lake()
+    with pytest.raises(ValueError, match=r"grantee=.*: an IAM role, user or group"):
+        lake.grant_read("raw", cdk.aws_iam.ServicePrincipal("glue.amazonaws.com"))
 
 
 def test_custom_zones_names_and_lifecycles(construct_variants: Synthesized) -> None:
@@ -573,7 +712,7 @@ def _lake(**props: Any) -> SecureDataLake:
     ("props", "expected"),
     [
         ({"zones": []}, "zones=[]: at least one zone"),
-        ({"zones": "raw"}, "zones='raw': a list of zone names"),
+        ({"zones": "raw"}, "zones='raw': a list of strings, not a single string (e.g. ['raw'])"),
         ({"zones": ["raw", "Raw"]}, "zones='Raw': 1-20 characters: lowercase"),
         ({"zones": ["raw", "raw"]}, "zones='raw': each zone once (duplicate name)"),
         ({"zones": ["raw", "access-logs"]}, "zones='access-logs': not 'access-logs'"),
@@ -651,3 +790,52 @@ def test_an_endpoint_may_be_imported() -> None:
     endpoint = ec2.GatewayVpcEndpoint.from_gateway_vpc_endpoint_id(stack, "E", "vpce-0abc")
     lake = SecureDataLake(stack, "Lake", vpc_endpoint=endpoint)
     assert lake.vpc_endpoint is endpoint
+
+
+def _lake_with_endpoint(**props: Any) -> SecureDataLake:
+    stack = cdk.Stack(cdk.App(), "Restricted")
+    endpoint = ec2.GatewayVpcEndpoint.from_gateway_vpc_endpoint_id(stack, "E", "vpce-0abc")
+    return SecureDataLake(stack, "Lake", vpc_endpoint=endpoint, **props)
+
+
+@pytest.mark.parametrize(
+    ("arn", "expected"),
+    [
+        ("*", "endpoint_exempt_principal_arns='*': an IAM role or user ARN of one account"),
+        ("arn:aws:iam::*:role/etl-job", "'*' or a wildcard account would exempt everyone"),
+        ("arn:aws:iam::111122223333:role/*", "a role name, or a name prefix of 3 or more"),
+        ("arn:aws:iam::111122223333:user/a*", "(not 'a*'): too broad an exemption"),
+        ("arn:aws:iam::111122223333:root", "an IAM role or user ARN of one account"),
+        ("arn:aws:sts::111122223333:assumed-role/etl/s", "an IAM role or user ARN"),
+    ],
+)
+def test_an_exemption_that_would_switch_the_endpoint_restriction_off_is_refused(
+    arn: str, expected: str
+) -> None:
+    with pytest.raises(ValueError, match=r"^SecureDataLake: invalid prop") as error:
+        _lake_with_endpoint(endpoint_exempt_principal_arns=[arn])
+    assert expected in str(error.value)
+    lake = _lake_with_endpoint()
+    with pytest.raises(ValueError, match=r"^SecureDataLake.exempt_from_endpoint_restriction: "):
+        lake.exempt_from_endpoint_restriction(arn)
+    assert lake.exempt_principal_arns == ()
+
+
+def test_named_principals_and_prefixes_of_one_account_may_be_exempted() -> None:
+    lake = _lake_with_endpoint(
+        endpoint_exempt_principal_arns=[
+            "arn:aws:iam::111122223333:role/etl-*",
+            "arn:aws:iam::111122223333:role/service-role/firehose-delivery",
+            "arn:aws-cn:iam::111122223333:user/ingest",
+        ]
+    )
+    stack = cdk.Stack.of(lake)
+    lake.exempt_from_endpoint_restriction(
+        f"arn:{stack.partition}:iam::{stack.account}:role/mlbp-svc-*"
+    )
+    assert len(lake.exempt_principal_arns) == 4
+
+
+def test_exempt_called_via_takes_service_principals_only() -> None:
+    with pytest.raises(ValueError, match=r"exempt_called_via='\*': AWS service principals"):
+        _lake_with_endpoint(exempt_called_via=["athena.amazonaws.com", "*"])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import subprocess
+import sys
 from typing import Any
 
 import aws_cdk as cdk
@@ -18,6 +21,7 @@ from ml_blueprints.constructs import (
     StreamingIngestion,
     StreamLoad,
 )
+from ml_blueprints.constructs.streaming.streaming_ingestion import PRODUCER_ACTIONS
 from tests.conftest import Synthesized
 
 
@@ -177,7 +181,10 @@ def test_delivery_role_writes_only_its_prefixes_and_reads_only_its_stream(
     encrypt = by_sid["EncryptDeliveredObjects"]
     assert sorted(_actions(encrypt)) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert "kms:ViaService" in encrypt["Condition"]["StringEquals"]
-    assert "kms:EncryptionContext:aws:s3:arn" in encrypt["Condition"]["StringLike"]
+    # S3 Bucket Keys: KMS sees the bucket's ARN as the encryption context.
+    context = encrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]
+    assert context[0] == by_sid["FindTheBucket"]["Resource"]
+    assert sorted(context[1:], key=str) == sorted(writes["Resource"], key=str)
     function_id, _ = _one(project, "RealTime", "AWS::Lambda::Function")
     assert by_sid["InvokeTheTransform"]["Resource"] == {"Fn::GetAtt": [function_id, "Arn"]}
     stream_id, _ = _one(project, "RealTime", "AWS::Kinesis::Stream")
@@ -249,11 +256,38 @@ def test_transform_function_runs_in_the_vpc_without_egress(project: Synthesized)
     assert "LoggingConfig" in props
 
 
-def test_transform_bundle_holds_only_the_transform_module(project: Synthesized) -> None:
+def test_transform_bundle_holds_the_transform_and_its_contract_only(project: Synthesized) -> None:
     _, function = _one(project, "RealTime", "AWS::Lambda::Function")
     asset_hash = function["Properties"]["Code"]["S3Key"].removesuffix(".zip")
     files = sorted(p.name for p in (project.outdir / f"asset.{asset_hash}").iterdir())
-    assert files == ["firehose_transform.py"]
+    assert files == ["event_contract.py", "firehose_transform.py"]
+
+
+def test_transform_bundle_runs_on_its_own(project: Synthesized) -> None:
+    """The bundle as Lambda runs it: no site-packages, so no ml_blueprints package."""
+    _, function = _one(project, "RealTime", "AWS::Lambda::Function")
+    bundle = (
+        project.outdir / f"asset.{function['Properties']['Code']['S3Key'].removesuffix('.zip')}"
+    )
+    data = base64.b64encode(b'{"event_id":"e1","event_type":"T","event_time":1795536309123}')
+    code = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import firehose_transform as t; "
+        "assert 'ml_blueprints' not in sys.modules, 'the bundle must not need the package'; "
+        "event = {'records': [{'recordId': '1', 'data': sys.argv[2]}]}; "
+        "print(json.dumps(t.handler(event, None)['records']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(bundle), data.decode()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    [answer] = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["result"] == "Ok"
+    assert base64.b64decode(answer["data"]) == (
+        b'{"event_id":"e1","event_type":"t","event_time":"2026-11-24T16:05:09.123Z"}\n'
+    )
 
 
 def test_without_a_vpc_or_reservation_the_function_has_neither(
@@ -392,6 +426,18 @@ def _ingest(lake: SecureDataLake, **props: Any) -> StreamingIngestion:
         ({"columns": [Column("year", "string")]}, "not a partition key"),
         ({"columns": [Column("a", "string"), Column("a", "int")]}, "columns='a'"),
         ({"columns": [Column("a", "text")]}, "columns['a'].type='text': a Glue type"),
+        (
+            {"columns": [Column("amount", "decimal(40,2)")]},
+            "map<primitive,T> or struct<name:T,...> (decimal precision 40 is not 1 to 38)",
+        ),
+        (
+            {"columns": [Column("tags", "array<strin>")]},
+            "struct<name:T,...> ('strin' is not a type)",
+        ),
+        (
+            {"columns": [Column("a", "string", "c" * 256)]},
+            "columns['a'].comment='cccc",
+        ),
         ({"glue_database_name": "My-DB"}, "glue_database_name='My-DB'"),
         (
             {"create_glue_database": False},
@@ -437,3 +483,44 @@ def test_a_lake_in_another_stack_needs_an_exempt_role_name() -> None:
         ingestion.delivery_role.node.default_child.role_name  # type: ignore[union-attr]
     )
     assert role_name.startswith("acme-svc-delivery-")
+
+
+def test_grant_write_lets_a_producer_put_records_with_exact_actions(lake: SecureDataLake) -> None:
+    ingestion = _ingest(lake)
+    stack = cdk.Stack.of(lake)
+    producer = cdk.aws_iam.Role(
+        stack, "Producer", assumed_by=cdk.aws_iam.ServicePrincipal("lambda.amazonaws.com")
+    )
+    grant = ingestion.grant_write(producer)
+    assert grant.success
+    stream_arn = stack.resolve(ingestion.stream.stream_arn)
+    assert [stack.resolve(s.to_statement_json()) for s in grant.principal_statements] == [
+        {
+            "Action": list(PRODUCER_ACTIONS),
+            "Effect": "Allow",
+            "Resource": stream_arn,
+        },
+        {
+            "Action": "kms:GenerateDataKey",
+            "Condition": {
+                "StringEquals": {
+                    "kms:ViaService": {
+                        "Fn::Join": ["", ["kinesis.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
+                    },
+                    "kms:EncryptionContext:aws:kinesis:arn": stream_arn,
+                }
+            },
+            "Effect": "Allow",
+            "Resource": stack.resolve(lake.key.key_arn),
+        },
+    ]
+    assert PRODUCER_ACTIONS == (
+        "kinesis:PutRecord",
+        "kinesis:PutRecords",
+        "kinesis:ListShards",
+        "kinesis:DescribeStreamSummary",
+    )
+    # Into a customer-managed policy attached to the role, not an inline policy.
+    policy = producer.node.find_child("MlbpGrantsPolicy")
+    assert isinstance(policy, cdk.aws_iam.ManagedPolicy)
+    assert producer.node.try_find_child("DefaultPolicy") is None
