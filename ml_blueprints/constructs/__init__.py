@@ -3,8 +3,8 @@
     from ml_blueprints.constructs import PrivateNetwork, SecureDataLake, StreamingIngestion
 
 Each layer is a subpackage (``shared``, ``storage``, ``streaming``, ``analytics``,
-``bigdata``, ``ml``, ``governance``, ``serving``) whose ``__all__`` lists its public names;
-every one of them is re-exported here, and a test fails when one is not.
+``bigdata``, ``ml``, ``governance``, ``serving``, ``ingestion``) whose ``__all__`` lists its
+public names; every one of them is re-exported here, and a test fails when one is not.
 """
 
 from ml_blueprints.constructs.analytics import (
@@ -17,6 +17,16 @@ from ml_blueprints.constructs.analytics import (
 )
 from ml_blueprints.constructs.bigdata import FleetType, SparkCluster, SparkStep
 from ml_blueprints.constructs.governance import AuditTrail, BudgetThresholds, CostBudget
+from ml_blueprints.constructs.ingestion import (
+    BatchJob,
+    DatabaseReplication,
+    DeviceIngestion,
+    MySqlSource,
+    NfsShare,
+    OnPremisesSync,
+    SmbShare,
+    TableExport,
+)
 from ml_blueprints.constructs.ml import (
     AcceleratedInstance,
     AcceleratorKind,
@@ -59,16 +69,22 @@ __all__ = [
     "AcceleratorKind",
     "AlertTopic",
     "AuditTrail",
+    "BatchJob",
     "BudgetThresholds",
     "Column",
     "Compression",
     "CostBudget",
     "DataCatalog",
+    "DatabaseReplication",
+    "DeviceIngestion",
     "EtlWorkflow",
     "FleetType",
     "GpuNotebook",
     "ManagedPolicyRole",
+    "MySqlSource",
     "NamedQuery",
+    "NfsShare",
+    "OnPremisesSync",
     "PrivateNetwork",
     "RecordFormat",
     "ResultsTable",
@@ -77,11 +93,13 @@ __all__ = [
     "SageMakerEndpoint",
     "SecureDataLake",
     "SetupFunction",
+    "SmbShare",
     "SparkCluster",
     "SparkEtlJob",
     "SparkStep",
     "StreamLoad",
     "StreamingIngestion",
+    "TableExport",
     "TrainingPipeline",
     "TrainingRunPaths",
     "Use",
