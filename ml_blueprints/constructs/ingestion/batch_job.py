@@ -364,11 +364,9 @@ class BatchJob(Construct):
             job_queue_arn=self.job_queue.job_queue_arn,
             job_definition_arn=self.job_definition.job_definition_arn,
             integration_pattern=sfn.IntegrationPattern.RUN_JOB,
-            result_selector={
-                "JobId.$": "$.JobId",
-                "Status.$": "$.Status",
-                "StatusReason.$": "$.StatusReason",
-            },
+            # Only fields every finished job has: a selector naming an absent one (StatusReason
+            # of a successful job, say) would fail the execution after the job succeeded.
+            result_selector={"JobId.$": "$.JobId", "Status.$": "$.Status"},
             result_path="$.job",
         )
         task.add_retry(
