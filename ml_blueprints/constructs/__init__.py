@@ -21,10 +21,12 @@ from ml_blueprints.constructs.ingestion import (
     BatchJob,
     DatabaseReplication,
     DeviceIngestion,
+    MonitoredStateMachine,
     MySqlSource,
     NfsShare,
     OnPremisesSync,
     SmbShare,
+    StateMachineSchedule,
     TableExport,
 )
 from ml_blueprints.constructs.ml import (
@@ -81,6 +83,7 @@ __all__ = [
     "FleetType",
     "GpuNotebook",
     "ManagedPolicyRole",
+    "MonitoredStateMachine",
     "MySqlSource",
     "NamedQuery",
     "NfsShare",
@@ -97,6 +100,7 @@ __all__ = [
     "SparkCluster",
     "SparkEtlJob",
     "SparkStep",
+    "StateMachineSchedule",
     "StreamLoad",
     "StreamingIngestion",
     "TableExport",

@@ -3,6 +3,7 @@ and device ingestion): database replication with DMS, DynamoDB exports, AWS Batc
 MQTT devices through AWS IoT Core, and DataSync from on-premises file servers."""
 
 from ml_blueprints.constructs.ingestion.batch_job import BatchJob
+from ml_blueprints.constructs.ingestion.common import MonitoredStateMachine, StateMachineSchedule
 from ml_blueprints.constructs.ingestion.database_replication import (
     DatabaseReplication,
     MySqlSource,
@@ -19,9 +20,11 @@ __all__ = [
     "BatchJob",
     "DatabaseReplication",
     "DeviceIngestion",
+    "MonitoredStateMachine",
     "MySqlSource",
     "NfsShare",
     "OnPremisesSync",
     "SmbShare",
+    "StateMachineSchedule",
     "TableExport",
 ]

@@ -22,7 +22,11 @@ from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge
 from ml_blueprints.constructs.shared.alert_topic import AlertTopic
-from ml_blueprints.constructs.shared.defaults import LOG_RETENTION, is_aws_cron
+from ml_blueprints.constructs.shared.defaults import (
+    LOG_RETENTION,
+    LOG_RETENTION_ALLOWED,
+    is_aws_cron,
+)
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.validation import PropErrors
 
@@ -125,6 +129,9 @@ class StateMachineSchedule(Construct):
         removal_policy: cdk.RemovalPolicy,
     ) -> None:
         super().__init__(scope, id)
+        errors = PropErrors(f"StateMachineSchedule {self.node.path}")
+        errors.require(valid_schedule(expression), "expression", expression, SCHEDULE_ALLOWED)
+        errors.raise_if_any()
         stack = cdk.Stack.of(self)
         self.group = scheduler.ScheduleGroup(self, "Group", removal_policy=removal_policy)
         self.role = ManagedPolicyRole(
@@ -190,6 +197,20 @@ class MonitoredStateMachine(Construct):
         role_name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
+        errors = PropErrors(f"MonitoredStateMachine {self.node.path}")
+        errors.require(
+            log_retention_days in LOG_RETENTION,
+            "log_retention_days",
+            log_retention_days,
+            LOG_RETENTION_ALLOWED,
+        )
+        errors.require(
+            isinstance(timeout, cdk.Duration) and 60 <= timeout.to_seconds() <= 365 * 24 * 3600,
+            "timeout",
+            timeout,
+            "a Duration from 1 minute to 1 year (Step Functions' limit for a standard workflow)",
+        )
+        errors.raise_if_any()
         stack = cdk.Stack.of(self)
         self.log_group = logs.LogGroup(
             self,

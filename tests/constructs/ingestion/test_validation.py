@@ -4,6 +4,7 @@ one ``ValueError`` naming the construct, the prop, the value and what is allowed
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -319,3 +320,35 @@ def test_the_opt_ins_are_read_from_context() -> None:
     defaults = _settings()
     assert (defaults.dms, defaults.batch_image, defaults.datasync_agent_arn) == (False, None, None)
     assert defaults.dms_service_roles is True and defaults.dms_source_port == 3306
+
+
+def test_the_shared_state_machine_pieces_validate_too(world: World) -> None:
+    from aws_cdk import aws_stepfunctions as sfn
+
+    from ml_blueprints.constructs import AlertTopic, MonitoredStateMachine, StateMachineSchedule
+
+    alerts = AlertTopic(world.stack, "SharedAlerts")
+    with pytest.raises(ValueError, match=re.escape("expression='rate(5 minute)': an Event")):
+        StateMachineSchedule(
+            world.stack,
+            "BadSchedule",
+            state_machine=sfn.StateMachine.from_state_machine_name(world.stack, "Sm", "sm"),
+            expression="rate(5 minute)",
+            description="x",
+            alerts=alerts,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+    with pytest.raises(ValueError) as error:
+        MonitoredStateMachine(
+            world.stack,
+            "BadMachine",
+            definition=sfn.Pass(world.stack, "Nothing"),
+            description="x",
+            alerts=alerts,
+            key=world.lake.key,
+            timeout=cdk.Duration.seconds(10),
+            log_retention_days=42,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+    assert "log_retention_days=42" in str(error.value)
+    assert "timeout=" in str(error.value) and "1 minute to 1 year" in str(error.value)
