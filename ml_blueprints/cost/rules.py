@@ -129,6 +129,14 @@ def cloudwatch_alarm(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
     )
 
 
+def secrets_manager_secret(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
+    used: list[str] = []
+    usd = ctx.price("secrets_manager_secret_month", used)
+    if usd is None:
+        return Pricing(CostClass.HOURLY, unpriced=True, basis="no secret price")
+    return Pricing(CostClass.HOURLY, usd, basis=f"{_money(usd)} a month per secret", prices=used)
+
+
 def cloudwatch_composite_alarm(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
     used: list[str] = []
     usd = ctx.price("cloudwatch_composite_alarm_month", used)
@@ -524,6 +532,7 @@ RULES: dict[str, Rule] = {
     "kms_key": kms_key,
     "cloudwatch_alarm": cloudwatch_alarm,
     "cloudwatch_composite_alarm": cloudwatch_composite_alarm,
+    "secrets_manager_secret": secrets_manager_secret,
     "kinesis_stream": kinesis_stream,
     "vpc_endpoint": vpc_endpoint,
     "nat_gateway": nat_gateway,
