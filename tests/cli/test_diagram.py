@@ -103,7 +103,7 @@ def test_one_node_per_meaningful_resource_grouped_by_stack(project: Synthesized)
     alarms = [n for n in graph.nodes.values() if n.kind == "AWS::CloudWatch::Alarm"]
     assert [(n.stack, n.label) for n in alarms] == [
         ("RealTime", "6 CloudWatch alarms"),
-        ("Ingestion", "2 CloudWatch alarms"),
+        ("Ingestion", "3 CloudWatch alarms"),
     ]
     buckets = {n.logical_id for n in graph.nodes.values() if n.kind == "AWS::S3::Bucket"}
     assert len(buckets) == 6  # four in the lake, the trail's two

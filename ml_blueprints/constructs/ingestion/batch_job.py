@@ -340,7 +340,7 @@ class BatchJob(Construct):
             "with the queue fixed to this job's own.",
         )
         self.schedule: StateMachineSchedule | None = None
-        self.alarms = {"Failed": self.machine.alarm}
+        self.alarms = dict(self.machine.alarms)
         if schedule is not None:
             self.schedule = StateMachineSchedule(
                 self,

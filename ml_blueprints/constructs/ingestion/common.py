@@ -177,9 +177,9 @@ class StateMachineSchedule(Construct):
 class MonitoredStateMachine(Construct):
     """A state machine as the platform runs them: its own :class:`ManagedPolicyRole` (only
     Step Functions of this account can assume it), logging at level ALL with execution
-    data to a log group encrypted with ``key``, X-Ray tracing, a timeout, and an alarm on
-    failed or timed-out executions (the backstop for what the definition's own failure path
-    cannot catch). Attributes: ``state_machine``, ``role``, ``log_group``, ``alarm``.
+    data to a log group encrypted with ``key``, X-Ray tracing, a timeout, and alarms on
+    failed and on timed-out executions (the backstop for what the definition's own failure
+    path cannot catch). Attributes: ``state_machine``, ``role``, ``log_group``, ``alarms``.
     """
 
     def __init__(
@@ -256,29 +256,33 @@ class MonitoredStateMachine(Construct):
             "permissions; AWS documents Resource '*' for them.",
         )
         five_minutes = cdk.Duration.minutes(5)
-        self.alarm = cloudwatch.Alarm(
-            self,
-            "FailedAlarm",
-            metric=cloudwatch.MathExpression(
-                expression="failed + timed_out",
-                using_metrics={
-                    "failed": self.state_machine.metric_failed(
-                        statistic="Sum", period=five_minutes
-                    ),
-                    "timed_out": self.state_machine.metric_timed_out(
-                        statistic="Sum", period=five_minutes
-                    ),
-                },
-                period=five_minutes,
-                label="Failed or timed-out executions",
-            ),
-            threshold=0,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            alarm_description=f"{self.node.path}: an execution failed or timed out",
-        )
-        alerts.notify_on(self.alarm)
+        # Two alarms rather than one on metric math: the same two metrics, and every
+        # CloudWatch (and emulator) reads them.
+        self.alarms = {
+            name: cloudwatch.Alarm(
+                self,
+                f"{name}Alarm",
+                metric=metric,
+                threshold=0,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                evaluation_periods=1,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{self.node.path}: an execution {what}",
+            )
+            for name, metric, what in (
+                (
+                    "Failed",
+                    self.state_machine.metric_failed(statistic="Sum", period=five_minutes),
+                    "failed",
+                ),
+                (
+                    "TimedOut",
+                    self.state_machine.metric_timed_out(statistic="Sum", period=five_minutes),
+                    "timed out",
+                ),
+            )
+        }
+        alerts.notify_on(*self.alarms.values())
 
 
 def failure_path(

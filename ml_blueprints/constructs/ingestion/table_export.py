@@ -420,7 +420,7 @@ class TableExport(Construct):
             alerts=self.alerts,
             removal_policy=removal_policy,
         )
-        self.alarms = {"Failed": self.machine.alarm, "ScheduleDropped": self.schedule.alarm}
+        self.alarms = {**self.machine.alarms, "ScheduleDropped": self.schedule.alarm}
 
 
 def _point_in_time_recovery(table: dynamodb.ITableV2 | dynamodb.ITable) -> bool | None:

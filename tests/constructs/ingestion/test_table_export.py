@@ -322,7 +322,7 @@ def test_it_runs_daily_from_its_own_schedule_group_and_alarms(project: Synthesiz
         for k, a in project.resources("Ingestion", "AWS::CloudWatch::Alarm").items()
         if k.startswith("ResultsExport")
     }
-    assert len(alarms) == 2
+    assert len(alarms) == 3  # failed executions, timed-out executions, dropped starts
     assert all(a["AlarmActions"] and a["OKActions"] for a in alarms.values())
     names = text(alarms)
     assert "ExecutionsFailed" in names and "ExecutionsTimedOut" in names
