@@ -402,7 +402,6 @@ class OnPremisesSync(Construct):
                 log_level="TRANSFER",
                 task_queueing="ENABLED",
                 bytes_per_second=bandwidth_mbps * 125_000 if bandwidth_mbps else -1,
-                object_tags="PRESERVE",
             ),
             task_report_config=datasync.CfnTask.TaskReportConfigProperty(
                 destination=datasync.CfnTask.DestinationProperty(

@@ -26,7 +26,6 @@ def test_the_task_is_verified_incremental_keeps_deletions_and_runs_daily(
         "LogLevel": "TRANSFER",
         "TaskQueueing": "ENABLED",
         "BytesPerSecond": -1,
-        "ObjectTags": "PRESERVE",
     }
     assert props["Schedule"] == {"ScheduleExpression": "cron(0 2 * * ? *)", "Status": "ENABLED"}
     assert "FilesLogs" in text(props["CloudWatchLogGroupArn"])
