@@ -39,7 +39,8 @@ def _port_is_free(port: int) -> bool:
 
 
 def _context(pairs: list[str]) -> dict[str, str]:
-    context = {"sandbox": "true"}
+    # The emulator has no AWS Budgets or CloudTrail: the governance layer stays out.
+    context = {"sandbox": "true", "governance": "false"}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:

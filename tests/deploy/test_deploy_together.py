@@ -20,7 +20,11 @@ STACKS = {
     "mlbp-dev-real-time",
     "mlbp-dev-analytics",
     "mlbp-dev-ml",
+    "mlbp-dev-serving",
+    "mlbp-dev-ingestion",
 }
+#: The stacks a changed log retention updates: all but the serving layer, which has no log group.
+WITH_LOG_GROUPS = STACKS - {"mlbp-dev-serving"}
 ZONES = ("raw", "curated", "analytics")
 PARTITIONED = re.compile(r"^events/year=\d{4}/month=\d{2}/day=\d{2}/hour=\d{2}/[^/]+$")
 STAGING_BUCKET = "cdk-hnb659fds-assets-000000000000-us-east-1"
@@ -73,7 +77,9 @@ def test_the_stream_is_encrypted_with_the_lake_key(together: Scenario) -> None:
     assert stream["StreamStatus"] == "ACTIVE"
     assert stream["EncryptionType"] == "KMS"
     assert stream["KeyId"] == described["lake"]["LakeKeyArn"]
-    assert stream["StreamModeDetails"]["StreamMode"] == "ON_DEMAND"
+    # sandbox mode: one provisioned shard (stream_shards), not an on-demand stream
+    assert stream["StreamModeDetails"]["StreamMode"] == "PROVISIONED"
+    assert stream["OpenShardCount"] == 1
     assert stream["RetentionPeriodHours"] == 24
 
 
@@ -242,9 +248,10 @@ def test_a_second_deploy_without_changes_changes_nothing(together: Scenario) -> 
 
 def test_a_changed_prop_updates_every_stack_in_place(together: Scenario) -> None:
     after = together.result("after_update")
-    assert {name: after[name]["status"] for name in STACKS} == dict.fromkeys(
-        STACKS, "UPDATE_COMPLETE"
+    assert {name: after[name]["status"] for name in WITH_LOG_GROUPS} == dict.fromkeys(
+        WITH_LOG_GROUPS, "UPDATE_COMPLETE"
     )
+    assert after["mlbp-dev-serving"]["status"] == "CREATE_COMPLETE"  # nothing to change
     created = together.result("resources")
     updated = together.result("updated_resources")
     for name in STACKS:
@@ -273,6 +280,11 @@ def test_destroy_in_sandbox_mode_leaves_nothing(together: Scenario) -> None:
     assert after["functions"] == []
     assert after["state_machines"] == []
     assert after["vpcs"] == []
+    # the ingestion layer's devices, schedule and watermark go with it
+    assert len(before["topic_rules"]) == 2 and before["iot_policies"] and before["schedules"]
+    assert after["topic_rules"] == after["iot_policies"] == after["schedules"] == []
+    ours = [p for p in before["parameters"] if p.startswith("/mlbp-dev-ingestion/")]
+    assert len(ours) == 1 and ours[0] not in after["parameters"]  # the export's watermark
     assert not set(after["glue_databases"]) & set(before["glue_databases"])
     # KMS keys cannot be deleted at once: every one is scheduled for deletion
     assert after["keys"] and set(after["keys"].values()) == {"PendingDeletion"}
