@@ -17,6 +17,7 @@ from ml_blueprints.stacks import (
     DataLakeStack,
     EmrStack,
     GovernanceStack,
+    IngestionStack,
     MlStack,
     RealTimeStack,
     ServingStack,
@@ -31,7 +32,7 @@ def build_app(
     app = cdk.App(context=context, outdir=outdir)
     settings = settings_from_context(app.node)
     data_lake = DataLakeStack(app, "DataLake", settings=settings)
-    RealTimeStack(app, "RealTime", settings=settings, data_lake=data_lake)
+    real_time = RealTimeStack(app, "RealTime", settings=settings, data_lake=data_lake)
     analytics = AnalyticsStack(app, "Analytics", settings=settings, data_lake=data_lake)
     serving = ServingStack(
         app, "Serving", settings=settings, data_lake=data_lake, analytics=analytics
@@ -41,6 +42,14 @@ def build_app(
         EmrStack(app, "Emr", settings=settings, data_lake=data_lake)
     if settings.governance:
         GovernanceStack(app, "Governance", settings=settings, data_lake=data_lake)
+    IngestionStack(
+        app,
+        "Ingestion",
+        settings=settings,
+        data_lake=data_lake,
+        real_time=real_time,
+        serving=serving,
+    )
     tag_everything(app, settings.tags)
     apply_rule_packs(app)
     return app, settings

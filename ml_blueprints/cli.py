@@ -32,6 +32,12 @@ COMPONENTS: tuple[tuple[str, str, str, bool], ...] = (
     ("stack", "Governance", "monthly cost budget and the CloudTrail audit trail", False),
     ("stack", "Serving", "DynamoDB results table; Redshift Serverless opt-in", False),
     (
+        "stack",
+        "Ingestion",
+        "IoT devices and DynamoDB exports; Batch, DMS and DataSync opt-in",
+        False,
+    ),
+    (
         "construct",
         "PrivateNetwork",
         "VPC with isolated subnets, gateway endpoints, flow logs",
@@ -72,6 +78,16 @@ COMPONENTS: tuple[tuple[str, str, str, bool], ...] = (
         "Redshift Serverless with Spectrum over the lake (-c warehouse=true)",
         True,
     ),
+    ("construct", "DeviceIngestion", "IoT Core rules from MQTT devices into the stream", False),
+    ("construct", "TableExport", "scheduled full, then incremental DynamoDB exports", False),
+    ("construct", "BatchJob", "AWS Batch job on Fargate, scheduled, run by Step Functions", True),
+    (
+        "construct",
+        "DatabaseReplication",
+        "DMS Serverless MySQL full load and CDC to Parquet (-c dms=true)",
+        True,
+    ),
+    ("construct", "OnPremisesSync", "scheduled, verified DataSync from NFS or SMB", False),
 )
 
 

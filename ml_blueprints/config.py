@@ -45,6 +45,29 @@ CONTEXT_KEYS: dict[str, str] = {
     "(1 to 500) or on-demand (default: 1 shard in sandbox mode, on-demand otherwise)",
     "warehouse": "true: add a Redshift Serverless warehouse to the Serving stack (billed per "
     "RPU-hour of queries, $0 compute idle; the VPC then spans at least 3 AZs; default false)",
+    "dms": "true: add a DMS Serverless replication of a MySQL database to the Ingestion stack "
+    "(billed per DCU-hour while it replicates, plus a Secrets Manager endpoint by the hour; "
+    "default false); needs dms_source_host, dms_source_database, dms_source_secret_arn",
+    "dms_source_host": "the MySQL server's DNS name or IPv4 address, as the VPC reaches it",
+    "dms_source_port": "its port (default: 3306)",
+    "dms_source_database": "the MySQL schema to replicate (every table in it)",
+    "dms_source_secret_arn": "ARN of the Secrets Manager secret DMS reads: JSON with "
+    "username, password, host and port",
+    "dms_source_cidr": "where the database is, the only place the replication may connect "
+    "to (default: the host/32 for an IPv4 host, the VPC's CIDR otherwise)",
+    "dms_service_roles": "true (default): create the account-wide dms-vpc-role and "
+    "dms-cloudwatch-logs-role DMS needs; false when the account has them already",
+    "batch_image": "a private ECR image URI (with tag or digest): add a daily AWS Batch "
+    "Fargate job running it to the Ingestion stack (billed per vCPU- and GB-hour while it "
+    "runs, plus three interface endpoints by the hour; default: none)",
+    "datasync_agent_arn": "ARN of an activated DataSync agent: add a scheduled DataSync task "
+    "from datasync_source to the raw zone to the Ingestion stack (default: none)",
+    "datasync_source": "the share the agent reads: nfs://server/export/path or "
+    "smb://server/share/path",
+    "datasync_smb_user": "for an smb:// source: the user DataSync mounts the share as",
+    "datasync_smb_domain": "for an smb:// source: that user's Windows domain (default: none)",
+    "datasync_smb_secret_arn": "for an smb:// source: ARN of the Secrets Manager secret "
+    "holding that user's password",
 }
 
 _ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
@@ -81,6 +104,19 @@ class Settings:
     budget_emails: tuple[str, ...] = ()
     stream_shards: int | str | None = None
     warehouse: bool = False
+    dms: bool = False
+    dms_source_host: str | None = None
+    dms_source_port: int = 3306
+    dms_source_database: str | None = None
+    dms_source_secret_arn: str | None = None
+    dms_source_cidr: str | None = None
+    dms_service_roles: bool = True
+    batch_image: str | None = None
+    datasync_agent_arn: str | None = None
+    datasync_source: str | None = None
+    datasync_smb_user: str | None = None
+    datasync_smb_domain: str | None = None
+    datasync_smb_secret_arn: str | None = None
 
     @property
     def removal_policy(self) -> cdk.RemovalPolicy:
@@ -232,6 +268,7 @@ def settings_from_context(node: Node) -> Settings:
         )
 
     _read_governance(get, values, errors)
+    _read_ingestion(get, values, errors)
 
     prefix = get("bucket_name_prefix")
     if prefix is not None:
@@ -286,3 +323,85 @@ def _read_governance(get: Any, values: dict[str, Any], errors: PropErrors) -> No
             f"a shard count, 1 to {MAX_STREAM_SHARDS}, or '{ON_DEMAND}'",
         ):
             values["stream_shards"] = count
+
+
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
+_AGENT_ARN = re.compile(r"^arn:aws[a-z-]*:datasync:[a-z0-9-]+:\d{12}:agent/agent-[0-9a-z]{17}$")
+_SHARE = re.compile(r"^(?P<scheme>nfs|smb)://(?P<server>[A-Za-z0-9.-]+)(?P<path>/[^\s]*)$")
+
+
+def _read_ingestion(get: Any, values: dict[str, Any], errors: PropErrors) -> None:
+    """The Ingestion stack's opt-ins: ``dms`` and its source, ``batch_image``,
+    ``datasync_*``. Values are checked for shape here; the constructs check the rest."""
+    for key in ("dms", "dms_service_roles"):
+        raw = get(key)
+        if raw is not None and (parsed := _as_bool(raw, key, errors)) is not None:
+            values[key] = parsed
+    strings = (
+        "dms_source_host",
+        "dms_source_database",
+        "dms_source_cidr",
+        "batch_image",
+        "datasync_smb_user",
+        "datasync_smb_domain",
+    )
+    for key in strings:
+        raw = get(key)
+        if raw is not None and errors.require(
+            isinstance(raw, str) and raw.strip() != "", key, raw, "a non-empty string"
+        ):
+            values[key] = raw.strip()
+    port = get("dms_source_port")
+    if port is not None:
+        parsed = _as_int(port, "dms_source_port", PropErrors("dms_source_port"))
+        if errors.require(
+            parsed is not None and 1 <= parsed <= 65535, "dms_source_port", port, "1 to 65535"
+        ):
+            values["dms_source_port"] = parsed
+    patterns = {
+        "dms_source_secret_arn": (_SECRET_ARN, "a Secrets Manager secret ARN"),
+        "datasync_smb_secret_arn": (_SECRET_ARN, "a Secrets Manager secret ARN"),
+        "datasync_agent_arn": (
+            _AGENT_ARN,
+            "an activated DataSync agent's ARN, arn:aws:datasync:<region>:<account>:"
+            "agent/agent-<17 characters>",
+        ),
+        "datasync_source": (_SHARE, "nfs://server/export/path or smb://server/share/path"),
+    }
+    for key, (pattern, allowed) in patterns.items():
+        raw = get(key)
+        if raw is not None and errors.require(
+            isinstance(raw, str) and bool(pattern.match(raw.strip())), key, raw, allowed
+        ):
+            values[key] = raw.strip()
+    if values.get("dms"):
+        missing = [
+            key
+            for key in ("dms_source_host", "dms_source_database", "dms_source_secret_arn")
+            if key not in values
+        ]
+        errors.require(
+            not missing,
+            "dms",
+            True,
+            f"false unless {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} given "
+            "too (the database to replicate)",
+        )
+    if "datasync_agent_arn" in values:
+        source = values.get("datasync_source")
+        errors.require(
+            source is not None,
+            "datasync_agent_arn",
+            values["datasync_agent_arn"],
+            "given with datasync_source (nfs://... or smb://...)",
+        )
+        if source is not None and source.startswith("smb://"):
+            missing = [
+                k for k in ("datasync_smb_user", "datasync_smb_secret_arn") if k not in values
+            ]
+            errors.require(
+                not missing,
+                "datasync_source",
+                source,
+                f"an smb:// source needs {' and '.join(missing)} too",
+            )

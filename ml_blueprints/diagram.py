@@ -57,8 +57,14 @@ NODE_TYPES: dict[str, tuple[str, bool]] = {
     "AWS::DynamoDB::GlobalTable": ("DynamoDB table", True),
     "AWS::RedshiftServerless::Workgroup": ("Redshift Serverless", False),
     "AWS::EC2::Instance": ("EC2 instance", False),
+    "AWS::IoT::TopicRule": ("IoT topic rule", False),
+    "AWS::DMS::ReplicationConfig": ("DMS Serverless replication", False),
+    "AWS::Batch::JobDefinition": ("Batch job (Fargate)", False),
+    "AWS::Scheduler::Schedule": ("EventBridge schedule", False),
+    "AWS::DataSync::Task": ("DataSync task", False),
 }
 ALARM = "AWS::CloudWatch::Alarm"
+_TABLES = ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable")
 
 #: Property paths (substrings, lower case) that say data flows *into* the resource holding
 #: them (source -> holder) or *out of* it (holder -> target).
@@ -162,6 +168,10 @@ def build_graph(stacks: list[StackTemplate]) -> Graph:
             source = _node_id(stack.name, "Alarms" if kind == ALARM else holder)
             if source not in graph.nodes:
                 continue
+            # A state machine that exports a DynamoDB table reads it (table -> machine).
+            exports = kind == "AWS::StepFunctions::StateMachine" and (
+                ":dynamodb:exportTableToPointInTime" in json.dumps(resource)
+            )
             for path, target in resolver.references(stack, resource):
                 if kind == "AWS::EMR::Step" and "jobflowid" in path.lower():
                     continue
@@ -169,6 +179,8 @@ def build_graph(stacks: list[StackTemplate]) -> Graph:
                 if target_id not in graph.nodes or target_id == source:
                     continue
                 edge = _edge(graph, source, target_id, path)
+                if exports and graph.nodes[target_id].kind in _TABLES:
+                    edge = Edge(target_id, source, "exports")
                 if edge is not None:
                     graph.edges.add(edge)
     return graph
@@ -182,6 +194,14 @@ def _holder(stack: StackTemplate, logical_id: str, resource: dict[str, Any]) -> 
     kind = resource.get("Type")
     if kind == "AWS::EMR::Step":
         return _referenced_id(props.get("JobFlowId")) or logical_id
+    if kind in ("AWS::DMS::Endpoint", "AWS::DataSync::LocationS3"):
+        # Drawn with what uses them: a replication its endpoints, a task its destination.
+        for other_id, other in stack.resources.items():
+            other_props = json.dumps(other.get("Properties") or {})
+            if other.get("Type") in ("AWS::DMS::ReplicationConfig", "AWS::DataSync::Task") and (
+                f'{{"Ref": "{logical_id}"}}' in other_props
+            ):
+                return other_id
     if kind == "AWS::SageMaker::EndpointConfig":
         for other_id, other in stack.resources.items():
             name = (other.get("Properties") or {}).get("EndpointConfigName")
@@ -194,6 +214,7 @@ def _holder(stack: StackTemplate, logical_id: str, resource: dict[str, Any]) -> 
 
 #: Kinds a state machine or schedule starts (rather than reads or writes).
 _STARTABLE = (
+    "AWS::Batch::JobDefinition",
     "AWS::Glue::Job",
     "AWS::Glue::Crawler",
     "AWS::StepFunctions::StateMachine",
@@ -227,9 +248,11 @@ def _edge(graph: Graph, holder: str, referenced: str, path: str) -> Edge | None:
     if referenced_kind == "AWS::Lambda::Function":
         kind = "transform" if holder_kind == "AWS::KinesisFirehose::DeliveryStream" else "invokes"
         return Edge(holder, referenced, kind)
-    if holder_kind in ("AWS::StepFunctions::StateMachine", "AWS::Glue::Trigger") and (
-        referenced_kind in _STARTABLE
-    ):
+    if holder_kind in (
+        "AWS::StepFunctions::StateMachine",
+        "AWS::Glue::Trigger",
+        "AWS::Scheduler::Schedule",
+    ) and (referenced_kind in _STARTABLE):
         return Edge(holder, referenced, "starts")
     if "logging" in lower:
         return Edge(holder, referenced, "access logs")

@@ -5,6 +5,12 @@ task's result or raises :class:`TaskError` with an error name, and the interpret
 the state's ResultSelector, ResultPath, Retry (counted, not slept) and Catch, evaluates
 Choice rules (StringEquals, IsPresent, And, Or, Not) and Pass parameters, and records the
 path taken. Enough of JSONPath for ``$.a.b`` and ``$$.State.EnteredTime``.
+
+With a ``context`` (the context object, e.g. ``{"Execution": {"StartTime": ...}}``), the
+run is more literal: ``$$.`` paths are read from it, the intrinsic functions
+``States.Format``, ``States.StringSplit``, ``States.ArrayGetItem`` and
+``States.JsonToString`` are evaluated (nested too), and each task function receives its
+state's rendered ``Parameters`` instead of the whole document.
 """
 
 from __future__ import annotations
@@ -51,21 +57,81 @@ def _set(document: Any, path: str | None, value: Any) -> Any:
     return result
 
 
-def _render(template: Any, document: Any) -> Any:
+def _render(template: Any, document: Any, context: dict[str, Any] | None = None) -> Any:
     if isinstance(template, dict):
         rendered = {}
         for key, value in template.items():
             if key.endswith(".$"):
-                rendered[key[:-2]] = _evaluate(value, document)
+                rendered[key[:-2]] = _evaluate(value, document, context)
             else:
-                rendered[key] = _render(value, document)
+                rendered[key] = _render(value, document, context)
         return rendered
     if isinstance(template, list):
-        return [_render(item, document) for item in template]
+        return [_render(item, document, context) for item in template]
     return template
 
 
-def _evaluate(expression: str, document: Any) -> Any:
+def _split_arguments(text: str) -> list[str]:
+    """The top-level, comma-separated arguments of an intrinsic call."""
+    arguments, depth, quoted, current = [], 0, False, ""
+    for char in text:
+        if char == "'" and not current.endswith("\\"):
+            quoted = not quoted
+        if not quoted and char == "(":
+            depth += 1
+        elif not quoted and char == ")":
+            depth -= 1
+        if char == "," and depth == 0 and not quoted:
+            arguments.append(current.strip())
+            current = ""
+        else:
+            current += char
+    if current.strip():
+        arguments.append(current.strip())
+    return arguments
+
+
+def _intrinsic(expression: str, document: Any, context: dict[str, Any]) -> Any:
+    expression = expression.strip()
+    if expression.startswith("'") and expression.endswith("'"):
+        return expression[1:-1]
+    if expression.lstrip("-").isdigit():
+        return int(expression)
+    if expression.startswith("$$."):
+        value = _get(context, "$." + expression[3:])
+        if value is _MISSING:
+            raise TaskError("States.Runtime", f"no context value {expression}")
+        return value
+    if expression.startswith("$"):
+        value = _get(document, expression)
+        if value is _MISSING:
+            raise TaskError("States.Runtime", f"path {expression} not found")
+        return value
+    name, _, rest = expression.partition("(")
+    arguments = [_intrinsic(a, document, context) for a in _split_arguments(rest[:-1])]
+    if name == "States.Format":
+        template, *values = arguments
+        pieces = template.split("{}")
+        if len(pieces) != len(values) + 1:
+            raise TaskError("States.Runtime", f"{len(values)} arguments for {template!r}")
+        out = pieces[0]
+        for value, piece in zip(values, pieces[1:], strict=True):
+            out += (value if isinstance(value, str) else json.dumps(value)) + piece
+        return out
+    if name == "States.StringSplit":
+        text, separator = arguments
+        return [part for part in text.split(separator) if part]
+    if name == "States.ArrayGetItem":
+        array, index = arguments
+        return array[index]
+    if name == "States.JsonToString":
+        return json.dumps(arguments[0], separators=(",", ":"))
+    raise NotImplementedError(name)
+
+
+def _evaluate(expression: str, document: Any, context: dict[str, Any] | None = None) -> Any:
+    if context is not None:
+        return _intrinsic(expression, document, context)
     if expression.startswith("$$."):
         return "2026-11-24T00:00:00Z"  # context object: the tests only need a value
     if expression.startswith("States.Format("):
@@ -107,8 +173,10 @@ def run(
     tasks: dict[str, Callable[[Any], Any]],
     execution_input: Any | None = None,
     max_steps: int = 200,
+    context: dict[str, Any] | None = None,
 ) -> tuple[str, list[str], Any]:
-    """Run ``definition``; returns (``"SUCCEEDED"``/``"FAILED"``, states visited, output)."""
+    """Run ``definition``; returns (``"SUCCEEDED"``/``"FAILED"``, states visited, output).
+    With ``context``, see the module docstring."""
     document = execution_input if execution_input is not None else {}
     state_name = definition["StartAt"]
     visited: list[str] = []
@@ -130,7 +198,11 @@ def run(
             )
             continue
         if kind == "Pass":
-            result = _render(state["Parameters"], document) if "Parameters" in state else document
+            result = (
+                _render(state["Parameters"], document, context)
+                if "Parameters" in state
+                else document
+            )
             document = _set(document, state.get("ResultPath", "$"), result)
             state_name = state["Next"]
             continue
@@ -138,7 +210,12 @@ def run(
         attempts = 0
         while True:
             try:
-                result = tasks[state_name](document)
+                argument = (
+                    document
+                    if context is None
+                    else _render(state.get("Parameters", {}), document, context)
+                )
+                result = tasks[state_name](argument)
                 break
             except TaskError as error:
                 retry = next(
@@ -166,7 +243,7 @@ def run(
         if visited[-1] != state_name:
             continue  # caught: already moved on
         if "ResultSelector" in state:
-            result = _render(state["ResultSelector"], result)
+            result = _render(state["ResultSelector"], result, context and {})
         document = _set(document, state.get("ResultPath", "$"), result)
         if state.get("End"):
             return "SUCCEEDED", visited, document

@@ -31,6 +31,23 @@ from ml_blueprints.config import CONTEXT_KEYS, Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_DATA_URL = "s3://acme-models/mlbp-1234/output/model.tar.gz"
+#: The Ingestion stack's opt-ins, as a user gives them: a MySQL source for DMS (the secret
+#: stands for the user's; nothing here connects to it), a Batch image, a DataSync agent and
+#: an SMB share.
+INGESTION_OPT_INS: dict[str, str] = {
+    "dms": "true",
+    "dms_source_host": "mysql.shop.internal",
+    "dms_source_database": "shop",
+    "dms_source_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop/dms-AbCdEf",
+    "dms_source_cidr": "10.1.0.0/16",
+    "batch_image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/scorer:1.4.2",
+    "datasync_agent_arn": "arn:aws:datasync:us-east-1:123456789012:agent/agent-0123456789abcdef0",
+    "datasync_source": "smb://files.corp.example.com/share/sensors",
+    "datasync_smb_user": "svc-datasync",
+    "datasync_smb_domain": "corp.example.com",
+    "datasync_smb_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:"
+    "files/smb-AbCdEf",
+}
 
 #: The feature flags from cdk.json, which the CLI passes to app.py; tests pass them too.
 FEATURE_FLAGS: dict[str, Any] = {
@@ -132,6 +149,7 @@ def sandbox_project(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
         ml_endpoint="true",
         ml_model_data_url=MODEL_DATA_URL,
         warehouse="true",
+        **INGESTION_OPT_INS,
     )
 
 

@@ -3,8 +3,8 @@
     from ml_blueprints.constructs import PrivateNetwork, SecureDataLake, StreamingIngestion
 
 Each layer is a subpackage (``shared``, ``storage``, ``streaming``, ``analytics``,
-``bigdata``, ``ml``, ``governance``, ``serving``) whose ``__all__`` lists its public names;
-every one of them is re-exported here, and a test fails when one is not.
+``bigdata``, ``ml``, ``governance``, ``serving``, ``ingestion``) whose ``__all__`` lists its
+public names; every one of them is re-exported here, and a test fails when one is not.
 """
 
 from ml_blueprints.constructs.analytics import (
@@ -17,6 +17,18 @@ from ml_blueprints.constructs.analytics import (
 )
 from ml_blueprints.constructs.bigdata import FleetType, SparkCluster, SparkStep
 from ml_blueprints.constructs.governance import AuditTrail, BudgetThresholds, CostBudget
+from ml_blueprints.constructs.ingestion import (
+    BatchJob,
+    DatabaseReplication,
+    DeviceIngestion,
+    MonitoredStateMachine,
+    MySqlSource,
+    NfsShare,
+    OnPremisesSync,
+    SmbShare,
+    StateMachineSchedule,
+    TableExport,
+)
 from ml_blueprints.constructs.ml import (
     AcceleratedInstance,
     AcceleratorKind,
@@ -63,17 +75,24 @@ __all__ = [
     "AcceleratorKind",
     "AlertTopic",
     "AuditTrail",
+    "BatchJob",
     "BudgetThresholds",
     "Column",
     "Compression",
     "CostBudget",
     "DataCatalog",
+    "DatabaseReplication",
+    "DeviceIngestion",
     "EtlWorkflow",
     "FleetType",
     "GpuNotebook",
     "ImageKind",
     "ManagedPolicyRole",
+    "MonitoredStateMachine",
+    "MySqlSource",
     "NamedQuery",
+    "NfsShare",
+    "OnPremisesSync",
     "PrivateNetwork",
     "RecordFormat",
     "ResultsTable",
@@ -82,11 +101,14 @@ __all__ = [
     "SageMakerEndpoint",
     "SecureDataLake",
     "SetupFunction",
+    "SmbShare",
     "SparkCluster",
     "SparkEtlJob",
     "SparkStep",
+    "StateMachineSchedule",
     "StreamLoad",
     "StreamingIngestion",
+    "TableExport",
     "TrainingDataStep",
     "TrainingPipeline",
     "TrainingRunPaths",

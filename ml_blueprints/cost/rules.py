@@ -129,6 +129,14 @@ def cloudwatch_alarm(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
     )
 
 
+def secrets_manager_secret(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
+    used: list[str] = []
+    usd = ctx.price("secrets_manager_secret_month", used)
+    if usd is None:
+        return Pricing(CostClass.HOURLY, unpriced=True, basis="no secret price")
+    return Pricing(CostClass.HOURLY, usd, basis=f"{_money(usd)} a month per secret", prices=used)
+
+
 def cloudwatch_composite_alarm(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
     used: list[str] = []
     usd = ctx.price("cloudwatch_composite_alarm_month", used)
@@ -429,6 +437,65 @@ def redshift_serverless_workgroup(resource: dict[str, Any], ctx: RuleContext) ->
     )
 
 
+def dms_replication_config(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
+    compute = _props(resource).get("ComputeConfig") or {}
+    low = literal(compute.get("MinCapacityUnits"))
+    high = literal(compute.get("MaxCapacityUnits"))
+    used: list[str] = []
+    usd = ctx.price("dms_serverless_dcu_hour", used)
+    if usd is None or not isinstance(high, int):
+        return Pricing(CostClass.RUNNING, unpriced=True, basis="no DCU price or capacity")
+    low = low if isinstance(low, int) else 1
+    standby = 2 if literal(compute.get("MultiAZ")) is True else 1
+    return Pricing(
+        CostClass.RUNNING,
+        run_usd_hour=low * usd * standby,
+        basis=f"{low} to {high} DCU x {_money(usd)}/DCU-hour while it replicates (up to "
+        f"{_money(high * usd * standby)}/hour at {high} DCU"
+        + (", Multi-AZ doubles it" if standby == 2 else "")
+        + "); nothing until started, and billed 48 hours more after it stops",
+        prices=used,
+    )
+
+
+def batch_job_definition(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
+    props = _props(resource)
+    platforms = literal(props.get("PlatformCapabilities")) or ["EC2"]
+    if "FARGATE" not in platforms:
+        return Pricing(
+            CostClass.RUNNING, unpriced=True, basis="EC2 jobs are billed through their instances"
+        )
+    container = props.get("ContainerProperties") or {}
+    needs = {
+        r.get("Type"): literal(r.get("Value"))
+        for r in container.get("ResourceRequirements") or []
+        if isinstance(r, dict)
+    }
+    try:
+        vcpus = float(needs.get("VCPU"))  # type: ignore[arg-type]
+        memory_gb = float(needs.get("MEMORY")) / 1024  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return Pricing(CostClass.RUNNING, unpriced=True, basis="vCPU or memory not literal")
+    storage = literal((container.get("EphemeralStorage") or {}).get("SizeInGiB"))
+    extra_storage = max((storage if isinstance(storage, int) else 20) - 20, 0)
+    used: list[str] = []
+    cpu_usd = ctx.price("fargate_vcpu_hour", used)
+    gb_usd = ctx.price("fargate_gb_hour", used)
+    disk_usd = ctx.price("fargate_ephemeral_gb_hour", used) if extra_storage else 0.0
+    if cpu_usd is None or gb_usd is None or disk_usd is None:
+        return Pricing(CostClass.RUNNING, unpriced=True, basis="no Fargate price")
+    run = vcpus * cpu_usd + memory_gb * gb_usd + extra_storage * disk_usd
+    return Pricing(
+        CostClass.RUNNING,
+        run_usd_hour=run,
+        basis=f"Fargate {vcpus:g} vCPU x {_money(cpu_usd)} + {memory_gb:g} GB x "
+        f"{_money(gb_usd)}"
+        + (f" + {extra_storage} GB storage x {_money(disk_usd)}" if extra_storage else "")
+        + " per hour while a job runs",
+        prices=used,
+    )
+
+
 # ----------------------------------------------------------------------------- usage, free
 
 
@@ -465,6 +532,7 @@ RULES: dict[str, Rule] = {
     "kms_key": kms_key,
     "cloudwatch_alarm": cloudwatch_alarm,
     "cloudwatch_composite_alarm": cloudwatch_composite_alarm,
+    "secrets_manager_secret": secrets_manager_secret,
     "kinesis_stream": kinesis_stream,
     "vpc_endpoint": vpc_endpoint,
     "nat_gateway": nat_gateway,
@@ -477,6 +545,8 @@ RULES: dict[str, Rule] = {
     "emr_cluster": emr_cluster,
     "sagemaker_notebook": sagemaker_notebook,
     "redshift_serverless_workgroup": redshift_serverless_workgroup,
+    "dms_replication_config": dms_replication_config,
+    "batch_job_definition": batch_job_definition,
     "cloudtrail_trail": cloudtrail_trail,
     "budget": budget,
 }

@@ -1,6 +1,7 @@
 """The project's own rule pack, ``MlBlueprints``: the resource types this project creates
 that no cdk-nag 3 pack checks (Redshift Serverless, DynamoDB global tables, Budgets,
-CloudTrail Lake, Glue ML transforms).
+CloudTrail Lake, Glue ML transforms, DMS Serverless and DMS endpoints, IoT Core policies and
+rules, Batch job definitions and compute environments, DataSync tasks and SMB locations).
 
 Laid out as cdk-nag lays out ``src/rules/<service>/`` and ``src/packs/``: one module per
 service holds small pure rules (:class:`~ml_blueprints.rules.base.Rule`: a function of one
@@ -19,7 +20,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ml_blueprints.rules import budgets, cloudtrail, dynamodb, glue, redshift_serverless
+from ml_blueprints.rules import (
+    batch,
+    budgets,
+    cloudtrail,
+    datasync,
+    dms,
+    dynamodb,
+    glue,
+    iot,
+    redshift_serverless,
+)
 from ml_blueprints.rules.base import PACK, Rule
 
 #: Every rule of the pack, by service.
@@ -29,6 +40,10 @@ RULES: tuple[Rule, ...] = (
     *budgets.RULES,
     *cloudtrail.RULES,
     *glue.RULES,
+    *dms.RULES,
+    *iot.RULES,
+    *batch.RULES,
+    *datasync.RULES,
 )
 
 #: The resource types the pack checks.

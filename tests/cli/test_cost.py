@@ -42,7 +42,7 @@ def test_every_resource_type_of_every_synthesized_app_has_a_cost_class(
             assert [f"{r.stack}/{r.logical_id}" for r in report.unpriced] == [], app.outdir
 
 
-def test_the_default_sandbox_app_idles_at_20_dollars_a_month_or_less() -> None:
+def test_the_default_sandbox_app_idles_at_21_dollars_a_month_or_less() -> None:
     report = estimate(wait("sandbox-default"))
     per_stack = {s.name: round(s.idle_usd_month, 2) for s in report.stacks}
     assert per_stack == {
@@ -52,8 +52,9 @@ def test_the_default_sandbox_app_idles_at_20_dollars_a_month_or_less() -> None:
         "Ml": 1.00,  # the alert key
         "Serving": 1.00,  # the results table's key
         "Governance": 1.00,  # one key for the trail, its logs and the budget topic
+        "Ingestion": 1.30,  # the alert key, the export's two alarms (three metrics)
     }
-    assert report.idle_usd_month <= 20
+    assert report.idle_usd_month <= 21
     stream = next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream")
     assert stream.prices == ("kinesis_shard_hour",)
     assert stream.idle_usd_month == pytest.approx(0.015 * 730)
@@ -64,7 +65,7 @@ def test_the_default_app_keeps_an_on_demand_stream(project: Synthesized) -> None
     stream = next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream")
     assert stream.prices == ("kinesis_on_demand_stream_hour",)
     assert stream.idle_usd_month == pytest.approx(0.04 * 730)
-    assert round(report.idle_usd_month, 2) == 37.69
+    assert round(report.idle_usd_month, 2) == 38.99
     assert {r.cost_class for r in report.resources} == {
         CostClass.HOURLY,
         CostClass.RUNNING,
@@ -95,9 +96,19 @@ def test_opt_ins_are_priced_while_they_run_or_while_they_exist(
         for r in report.resources
         if r.resource_type == "AWS::EC2::VPCEndpoint" and r.cost_class is CostClass.HOURLY
     ]
-    # EMR, KMS, STS, Glue, SageMaker API; 3 AZs each (the warehouse widens the VPC to 3)
-    assert len(interface) == 5
+    # EMR, KMS, STS, Glue, SageMaker API in the data lake layer; ECR API and registry, logs
+    # and Secrets Manager in the ingestion layer (Batch, DMS); 3 AZs each (the warehouse
+    # widens the VPC to 3)
+    assert len(interface) == 9
+    assert sum(r.stack == "Ingestion" for r in interface) == 4
     assert all(r.idle_usd_month == pytest.approx(3 * 0.01 * 730) for r in interface)
+    job = running[("Ingestion", "AWS::Batch::JobDefinition")]
+    # Fargate: 1 vCPU, 2 GB, 1 GB of storage beyond the 20 GB every task gets
+    assert job.run_usd_hour == pytest.approx(0.04048 + 2 * 0.004445 + 0.000111)
+    assert job.idle_usd_month == 0
+    replication = running[("Ingestion", "AWS::DMS::ReplicationConfig")]
+    assert replication.run_usd_hour == pytest.approx(1 * 0.25)  # its minimum, 1 DCU
+    assert "up to $1.00/hour at 4 DCU" in replication.basis
     gateways = [
         r
         for r in report.resources
@@ -110,7 +121,7 @@ def test_the_idle_cost_is_in_make_synths_summary(project: Synthesized) -> None:
     from ml_blueprints.report import idle_cost_line
 
     line = idle_cost_line(project.outdir)
-    assert line.startswith("idle cost: $37.69 a month at us-east-1 list prices (DataLake $2.00")
+    assert line.startswith("idle cost: $38.99 a month at us-east-1 list prices (DataLake $2.00")
     assert "Governance $1.00" in line
 
 
@@ -215,6 +226,7 @@ def test_cost_as_json_on_the_synthesized_app(
         "Emr",
         "Serving",
         "Governance",
+        "Ingestion",
     }
     assert report["idle_usd_month"] == round(
         sum(s["idle_usd_month"] for s in report["stacks"].values()), 2
@@ -224,6 +236,8 @@ def test_cost_as_json_on_the_synthesized_app(
         "AWS::SageMaker::NotebookInstance",
         "AWS::Glue::Job",
         "AWS::RedshiftServerless::Workgroup",
+        "AWS::Batch::JobDefinition",
+        "AWS::DMS::ReplicationConfig",
     }
     assert report["unclassified_types"] == []
     kms = report["prices"]["kms_key_month"]
@@ -234,7 +248,7 @@ def test_cost_as_markdown(project: Synthesized, capsys: pytest.CaptureFixture[st
     assert cli.main(["cost", "--outdir", str(project.outdir)]) == 0
     page = capsys.readouterr().out
     assert page.startswith("# ml-blueprints cost")
-    assert "| **total** |" in page and "**$37.69**" in page
+    assert "| **total** |" in page and "**$38.99**" in page
     assert "## Billed while it runs" in page and "## Prices used" in page
 
 

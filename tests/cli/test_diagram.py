@@ -68,6 +68,14 @@ def test_the_data_flows_of_the_default_app(project: Synthesized) -> None:
         ("DataLake/LakeCuratedBucket", "Governance/Trail", "data events"),
         ("DataLake/LakeAnalyticsBucket", "Governance/Trail", "data events"),
         ("DataLake/LakeRawBucket", "DataLake/LakeAccessLogsBucket", "access logs"),
+        # the ingestion layer: devices into the stream (failures into the raw zone), the
+        # results table exported to the raw zone on a schedule
+        ("Ingestion/DevicesRule", "RealTime/IngestionStream", ""),
+        ("Ingestion/DevicesRule", "DataLake/LakeRawBucket", ""),
+        ("Ingestion/DevicesMismatchRule", "DataLake/LakeRawBucket", ""),
+        ("Serving/ResultsTable", "Ingestion/ResultsExportMachineStateMachine", "exports"),
+        ("Ingestion/ResultsExportMachineStateMachine", "DataLake/LakeRawBucket", ""),
+        ("Ingestion/ResultsExportSchedule", "Ingestion/ResultsExportMachineStateMachine", "starts"),
     }
     assert expected <= edges, sorted(expected - edges)
     # configuration is not data flow: no edge to a key, none from an alarm to what it watches
@@ -78,19 +86,30 @@ def test_the_data_flows_of_the_default_app(project: Synthesized) -> None:
 
 def test_one_node_per_meaningful_resource_grouped_by_stack(project: Synthesized) -> None:
     graph = _graph(project.outdir)
-    assert graph.stacks == ["DataLake", "RealTime", "Analytics", "Serving", "Ml", "Governance"]
+    assert graph.stacks == [
+        "DataLake",
+        "RealTime",
+        "Analytics",
+        "Serving",
+        "Ml",
+        "Governance",
+        "Ingestion",
+    ]
     kinds = {n.kind for n in graph.nodes.values()}
     assert not {k for k in kinds if k.startswith(("AWS::IAM::", "AWS::Logs::", "Custom::"))}
     assert "AWS::Lambda::Function" in kinds  # the transform, not CDK's helper functions
     functions = [n for n in graph.nodes.values() if n.kind == "AWS::Lambda::Function"]
     assert [n.logical_id.startswith("IngestionTransform") for n in functions] == [True]
     alarms = [n for n in graph.nodes.values() if n.kind == "AWS::CloudWatch::Alarm"]
-    assert [(n.stack, n.label) for n in alarms] == [("RealTime", "6 CloudWatch alarms")]
+    assert [(n.stack, n.label) for n in alarms] == [
+        ("RealTime", "6 CloudWatch alarms"),
+        ("Ingestion", "3 CloudWatch alarms"),
+    ]
     buckets = {n.logical_id for n in graph.nodes.values() if n.kind == "AWS::S3::Bucket"}
     assert len(buckets) == 6  # four in the lake, the trail's two
     text = mermaid(graph)
     assert text.startswith("flowchart LR\n")
-    assert text.count("  subgraph ") == 6 and text.count("\n  end\n") == 6
+    assert text.count("  subgraph ") == 7 and text.count("\n  end\n") == 7
     assert '[("LakeRawBucket<br/>S3 bucket")]' in text  # stores are cylinders
 
 
@@ -100,6 +119,14 @@ def test_opt_in_layers_are_drawn_with_their_data(sandbox_project: Synthesized) -
     assert ("Emr/SparkCluster", "DataLake/LakeCuratedBucket", "") in edges
     assert ("Ml/Endpoint", "Ml/EndpointModel", "serves") in edges
     assert ("Ml/Endpoint", "DataLake/LakeAnalyticsBucket", "") in edges  # data capture
+    ingestion = {
+        ("Ingestion/DatabaseReplication", "DataLake/LakeRawBucket", ""),  # through its target
+        ("Ingestion/FilesTask", "DataLake/LakeRawBucket", ""),  # through its destination
+        ("Ingestion/BatchJobDefinition", "DataLake/LakeRawBucket", ""),
+        ("Ingestion/BatchMachineStateMachine", "Ingestion/BatchJobDefinition", "starts"),
+        ("Ingestion/BatchSchedule", "Ingestion/BatchMachineStateMachine", "starts"),
+    }
+    assert ingestion <= edges, sorted(ingestion - edges)
 
 
 def test_a_consumers_app_with_import_values_and_a_stage() -> None:

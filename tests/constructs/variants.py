@@ -32,6 +32,7 @@ from ml_blueprints.constructs.analytics.data_catalog import (
     ZoneCrawl,
 )
 from ml_blueprints.constructs.bigdata.spark_cluster import DEFAULT_GPU_TYPES, SparkCluster
+from tests.constructs.ingestion.variants import build_ingestion_layer_variants
 from tests.constructs.serving.variants import build_serving_variants
 
 IMPORTED_KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -53,6 +54,7 @@ def build_variants(app: cdk.App) -> None:
     build_training_variants(app)
     build_governance_variants(app)
     build_serving_variants(app, VARIANT_ENV)
+    build_ingestion_layer_variants(app, VARIANT_ENV)
     network_stack = cdk.Stack(app, "NetworkWithNat", env=VARIANT_ENV)
     PrivateNetwork(
         network_stack,

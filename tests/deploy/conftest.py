@@ -15,6 +15,7 @@ import pytest
 
 from emulator.harness import synthesize
 from tests.deploy.scenarios import (
+    ALONE_PARTS,
     ASSEMBLIES,
     LAYERS,
     Alone,
@@ -22,7 +23,6 @@ from tests.deploy.scenarios import (
     Retained,
     Scenario,
     Together,
-    alone_parts,
 )
 
 #: The records that end a CLI or data-path step: the summary says when each was made.
@@ -46,13 +46,11 @@ class DeployRun:
             scenario.start()
 
     def alone(self) -> dict[str, Scenario]:
-        """The layers deployed alone, in parallel parts; the last also tries the opt-ins."""
-        parts = alone_parts()
+        """The layers deployed alone, in parallel parts (each picks its layers once the
+        assembly says what each depends on); the last also tries the opt-ins."""
         return {
-            f"alone-{i}": Alone(
-                f"alone-{i}", self.outdir, self.synth, layers=layers, opt_in=i == len(parts)
-            )
-            for i, layers in enumerate(parts, start=1)
+            f"alone-{i + 1}": Alone(f"alone-{i + 1}", self.outdir, self.synth, part=i)
+            for i in range(ALONE_PARTS)
         }
 
     @property

@@ -86,6 +86,18 @@ def account_inventory(emulator: Emulator) -> dict[str, Any]:
             for v in emulator.client("ec2").describe_vpcs()["Vpcs"]
             if not v.get("IsDefault")
         ),
+        "topic_rules": sorted(
+            r["ruleName"] for r in emulator.client("iot").list_topic_rules().get("rules", [])
+        ),
+        "iot_policies": sorted(
+            p["policyName"] for p in emulator.client("iot").list_policies().get("policies", [])
+        ),
+        "schedules": sorted(
+            s["Name"] for s in emulator.client("scheduler").list_schedules().get("Schedules", [])
+        ),
+        "parameters": sorted(
+            p["Name"] for p in emulator.client("ssm").describe_parameters().get("Parameters", [])
+        ),
         "tables": sorted(emulator.client("dynamodb").list_tables()["TableNames"]),
         "trails": sorted(t["Name"] for t in emulator.client("cloudtrail").list_trails()["Trails"]),
         "budgets": sorted(

@@ -17,9 +17,21 @@ from tests.deploy.scenarios import LAYERS, AloneParts
 
 #: What MiniStack 1.5.33 refuses in the opt-in layers: it has no SageMaker, Application Auto
 #: Scaling or Redshift Serverless service, and no CloudFormation provisioner (or
-#: security-configuration API) for EMR. A newer MiniStack that creates them makes this test
-#: fail: deploy them then.
+#: security-configuration API) for EMR; no DMS or DataSync, and no provisioner for Batch (the
+#: ingestion layer's opt-ins). A newer MiniStack that creates them makes this test fail:
+#: deploy them then.
 REFUSED = {
+    "Ingestion": [
+        "AWS::Batch::ComputeEnvironment",
+        "AWS::Batch::JobDefinition",
+        "AWS::Batch::JobQueue",
+        "AWS::DMS::Endpoint",
+        "AWS::DMS::ReplicationConfig",
+        "AWS::DMS::ReplicationSubnetGroup",
+        "AWS::DataSync::LocationNFS",
+        "AWS::DataSync::LocationS3",
+        "AWS::DataSync::Task",
+    ],
     "Emr": ["AWS::EMR::Cluster", "AWS::EMR::SecurityConfiguration", "AWS::EMR::Step"],
     "Ml": [
         "AWS::ApplicationAutoScaling::ScalableTarget",

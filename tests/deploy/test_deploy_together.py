@@ -68,7 +68,7 @@ def test_the_stream_is_encrypted_with_the_lake_key(together: Scenario) -> None:
     assert stream["StreamStatus"] == "ACTIVE"
     assert stream["EncryptionType"] == "KMS"
     assert stream["KeyId"] == described["lake"]["LakeKeyArn"]
-    # sandbox mode: one provisioned shard (on-demand, the default outside it, bills more idle)
+    # sandbox mode: one provisioned shard (stream_shards), not an on-demand stream
     assert stream["StreamModeDetails"]["StreamMode"] == "PROVISIONED"
     assert stream["OpenShardCount"] == 1
     assert stream["RetentionPeriodHours"] == 24
@@ -444,6 +444,11 @@ def test_destroy_in_sandbox_mode_leaves_nothing(together: Scenario) -> None:
     assert after["tables"] == []
     assert after["trails"] == []
     assert after["budgets"] == []
+    # the ingestion layer's devices, schedule and watermark go with it
+    assert len(before["topic_rules"]) == 2 and before["iot_policies"] and before["schedules"]
+    assert after["topic_rules"] == after["iot_policies"] == after["schedules"] == []
+    ours = [p for p in before["parameters"] if p.startswith("/mlbp-dev-ingestion/")]
+    assert len(ours) == 1 and ours[0] not in after["parameters"]  # the export's watermark
     assert not set(after["glue_databases"]) & set(before["glue_databases"])
     # KMS keys cannot be deleted at once: every one is scheduled for deletion
     assert after["keys"] and set(after["keys"].values()) == {"PendingDeletion"}

@@ -25,6 +25,21 @@ PROJECT_TYPES = {
     "AWS::RedshiftServerless::Workgroup",
     "AWS::RedshiftServerless::Namespace",
     "AWS::DynamoDB::GlobalTable",
+    "AWS::DMS::ReplicationConfig",
+    "AWS::DMS::Endpoint",
+    "AWS::IoT::Policy",
+    "AWS::IoT::TopicRule",
+    "AWS::Batch::JobDefinition",
+    "AWS::Batch::ComputeEnvironment",
+    "AWS::DataSync::Task",
+    "AWS::DataSync::LocationSMB",
+}
+
+#: Rules that apply to one kind of a type's resources: the project resource to start from.
+GOOD_FOR_RULE: dict[str, tuple[str, str]] = {
+    # (property, value) the project's resource must have
+    "DMSEndpointSsl": ("EngineName", "mysql"),
+    "DMSS3EndpointEncrypted": ("EngineName", "s3"),
 }
 
 #: Compliant examples of the types the project does not create yet.
@@ -143,6 +158,60 @@ BAD: dict[str, list[tuple[str, str, Any]]] = {
     "CloudTrailEventDataStoreTerminationProtection": [
         ("unprotected", "TerminationProtectionEnabled", False)
     ],
+    "DMSReplicationConfigEncrypted": [("no key", "ComputeConfig.KmsKeyId", ...)],
+    "DMSReplicationConfigInVpc": [
+        ("default VPC", "ComputeConfig.ReplicationSubnetGroupId", ...),
+        ("default security group", "ComputeConfig.VpcSecurityGroupIds", []),
+    ],
+    "DMSEndpointSsl": [("plain", "SslMode", "none"), ("default (plain)", "SslMode", ...)],
+    "DMSEndpointNoPlaintextPassword": [("password", "Password", "Hunter2-password")],
+    "DMSS3EndpointEncrypted": [
+        ("SSE-S3", "S3Settings.EncryptionMode", "SSE_S3"),
+        ("no key", "S3Settings.ServerSideEncryptionKmsKeyId", ...),
+    ],
+    "IoTPolicyNoWildcards": [
+        ("any action", "PolicyDocument.Statement.1.Action", "iot:*"),
+        ("any topic", "PolicyDocument.Statement.1.Resource", "arn:aws:iot:eu-west-1:1:topic/*"),
+        (
+            "multi-level topic wildcard",
+            "PolicyDocument.Statement.1.Resource",
+            "arn:aws:iot:eu-west-1:1:topicfilter/devices/#",
+        ),
+        ("not-action", "PolicyDocument.Statement.1.NotAction", "iot:Subscribe"),
+        ("no statements", "PolicyDocument.Statement", []),
+    ],
+    "IoTTopicRuleErrorAction": [("none", "TopicRulePayload.ErrorAction", ...)],
+    "IoTTopicRuleSqlVersion": [
+        ("beta", "TopicRulePayload.AwsIotSqlVersion", "2015-10-08"),
+        ("default", "TopicRulePayload.AwsIotSqlVersion", ...),
+    ],
+    "BatchJobDefinitionNotPrivileged": [("privileged", "ContainerProperties.Privileged", True)],
+    "BatchJobDefinitionReadOnlyRoot": [
+        ("writable", "ContainerProperties.ReadonlyRootFilesystem", False),
+        ("default", "ContainerProperties.ReadonlyRootFilesystem", ...),
+    ],
+    "BatchJobDefinitionNonRootUser": [
+        ("root", "ContainerProperties.User", "root"),
+        ("uid 0", "ContainerProperties.User", "0:0"),
+        ("default (root)", "ContainerProperties.User", ...),
+    ],
+    "BatchJobDefinitionNoPublicIp": [
+        ("public", "ContainerProperties.NetworkConfiguration.AssignPublicIp", "ENABLED")
+    ],
+    "BatchJobDefinitionLogging": [("none", "ContainerProperties.LogConfiguration", ...)],
+    "BatchComputeEnvironmentInVpc": [
+        ("no subnets", "ComputeResources.Subnets", ...),
+        ("no security groups", "ComputeResources.SecurityGroupIds", []),
+    ],
+    "DataSyncTaskVerified": [("unverified", "Options.VerifyMode", "NONE")],
+    "DataSyncTaskLogged": [
+        ("no log group", "CloudWatchLogGroupArn", ...),
+        ("logging off", "Options.LogLevel", "OFF"),
+    ],
+    "DataSyncTaskKeepsDeletedFiles": [
+        ("mirrors deletions", "Options.PreserveDeletedFiles", "REMOVE")
+    ],
+    "DataSyncSmbNoPlaintextPassword": [("password", "Password", "Hunter2-password")],
     "GlueMLTransformEncrypted": [
         (
             "disabled",
@@ -165,9 +234,13 @@ def _project_resources(apps: list[Synthesized], resource_type: str) -> list[dict
     return found
 
 
-def _good(apps: list[Synthesized], resource_type: str) -> dict[str, Any]:
+def _good(apps: list[Synthesized], resource_type: str, rule: str = "") -> dict[str, Any]:
     if resource_type in PROJECT_TYPES:
-        return _project_resources(apps, resource_type)[0]
+        resources = _project_resources(apps, resource_type)
+        if rule in GOOD_FOR_RULE:
+            key, value = GOOD_FOR_RULE[rule]
+            resources = [r for r in resources if r.get(key) == value]
+        return resources[0]
     return GOOD_EXAMPLES[resource_type]
 
 
@@ -199,7 +272,7 @@ def test_every_rule_fires_on_a_bad_resource(
     rule: Any, case: tuple[str, str, Any], all_apps: list[Synthesized]
 ) -> None:
     _, path, value = case
-    good = _good(all_apps, rule.resource_type)
+    good = _good(all_apps, rule.resource_type, rule.name)
     assert rule.check(good)
     bad = _set(good, path, value)
     assert not rule.check(bad)

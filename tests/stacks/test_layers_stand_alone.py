@@ -147,7 +147,8 @@ def test_every_glue_database_a_layer_uses_is_created_by_it_or_a_layer_before_it(
 
 #: The layers each layer needs deployed first, and nothing more: "RealTime without
 #: Analytics". Serving's results table stands alone; the ML layer records its runs in it;
-#: the warehouse (opt-in, in ``sandbox_project``) maps the analytics layer's Glue database.
+#: the warehouse (opt-in, in ``sandbox_project``) maps the analytics layer's Glue database;
+#: the ingestion layer feeds the real-time layer's stream and exports the results table.
 PREREQUISITES: dict[str, dict[str, set[str]]] = {
     "project": {
         "DataLake": set(),
@@ -156,6 +157,7 @@ PREREQUISITES: dict[str, dict[str, set[str]]] = {
         "Serving": set(),
         "Ml": {"DataLake", "Serving"},
         "Governance": {"DataLake"},
+        "Ingestion": {"DataLake", "RealTime", "Serving"},
     },
     "sandbox_project": {
         "DataLake": set(),
@@ -165,6 +167,7 @@ PREREQUISITES: dict[str, dict[str, set[str]]] = {
         "Ml": {"DataLake", "Analytics", "Serving"},
         "Governance": {"DataLake"},
         "Emr": {"DataLake"},
+        "Ingestion": {"DataLake", "RealTime", "Analytics", "Serving"},
     },
 }
 
