@@ -164,7 +164,7 @@ def test_cfn_lint_finds_no_error_in_the_examples() -> None:
 NOT_IN_THE_MULTI_STACK_EXAMPLE = {"Warehouse", "SetupFunction"}
 
 
-def test_the_multi_stack_example_spreads_every_construct_over_eight_stacks() -> None:
+def test_the_multi_stack_example_spreads_every_construct_over_nine_stacks() -> None:
     from constructs import Construct
 
     import ml_blueprints.constructs as public
@@ -179,6 +179,7 @@ def test_the_multi_stack_example_spreads_every_construct_over_eight_stacks() -> 
         "AcmeIngest",
         "AcmeMl",
         "AcmeServing",
+        "AcmeSources",
         "AcmeStorage",
     ]
     source = (EXAMPLES / "multi_stack" / "app.py").read_text()

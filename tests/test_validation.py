@@ -15,21 +15,30 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 import ml_blueprints.constructs as public
 from ml_blueprints.constructs import (
     AlertTopic,
     AuditTrail,
+    BatchJob,
     CostBudget,
+    DatabaseReplication,
     DataCatalog,
+    DeviceIngestion,
     EtlWorkflow,
     FleetType,
     GpuNotebook,
     ManagedPolicyRole,
+    MonitoredStateMachine,
+    NfsShare,
+    OnPremisesSync,
     PrivateNetwork,
     ResultsTable,
     SageMakerEndpoint,
@@ -37,7 +46,9 @@ from ml_blueprints.constructs import (
     SetupFunction,
     SparkCluster,
     SparkEtlJob,
+    StateMachineSchedule,
     StreamingIngestion,
+    TableExport,
     TrainingPipeline,
     Warehouse,
     ZoneCrawl,
@@ -45,6 +56,8 @@ from ml_blueprints.constructs import (
     shards_for,
 )
 from ml_blueprints.validation import PropErrors, TypedProps, describe, type_problems
+from tests.constructs.ingestion.variants import AGENT_ARN, fixture_secret, mysql_source
+from tests.constructs.ingestion.variants import IMAGE as BATCH_IMAGE
 
 IMAGE = (
     "763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-inference:"
@@ -69,6 +82,21 @@ class World:
         )
         self.job = SparkEtlJob(self.stack, "Job", catalog=self.catalog)
         self.alerts = AlertTopic(self.stack, "Alerts")
+        self.stream = kinesis.Stream(self.stack, "Stream")
+        self.table = dynamodb.TableV2(
+            self.stack,
+            "Table",
+            partition_key=dynamodb.Attribute(name="id", type=dynamodb.AttributeType.STRING),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+        )
+        self.source = mysql_source(fixture_secret(self.stack))
+        self.machine = sfn.StateMachine(
+            self.stack,
+            "Machine",
+            definition_body=sfn.DefinitionBody.from_chainable(sfn.Pass(self.stack, "Noop")),
+        )
         self.count = 0
 
     def required(self, cls: type) -> dict[str, Any]:
@@ -96,6 +124,31 @@ class World:
                 "model_data_url": "s3://acme-models/m/model.tar.gz",
             },
             TrainingPipeline: {**lake, **network, "alerts": self.alerts},
+            BatchJob: {**lake, **network, "image": BATCH_IMAGE},
+            DatabaseReplication: {**lake, **network, "source": self.source},
+            DeviceIngestion: {**lake, "stream": self.stream},
+            TableExport: {**lake, "table": self.table},
+            OnPremisesSync: {
+                **lake,
+                "agent_arns": [AGENT_ARN],
+                "source": NfsShare(server="nas.corp.example.com", path="/exports"),
+            },
+            MonitoredStateMachine: {
+                "definition": sfn.Pass(self.stack, self.next_id()),
+                "description": "a machine",
+                "alerts": self.alerts,
+                "key": self.lake.key,
+                "timeout": cdk.Duration.hours(1),
+                "log_retention_days": 365,
+                "removal_policy": cdk.RemovalPolicy.RETAIN,
+            },
+            StateMachineSchedule: {
+                "state_machine": self.machine,
+                "expression": "rate(1 day)",
+                "description": "daily",
+                "alerts": self.alerts,
+                "removal_policy": cdk.RemovalPolicy.RETAIN,
+            },
             CostBudget: {"amount_usd": 100},
             AuditTrail: {},
             ResultsTable: {},
@@ -127,6 +180,13 @@ def world() -> World:
 
 
 TYPED_CONSTRUCTS = [
+    BatchJob,
+    DatabaseReplication,
+    DeviceIngestion,
+    MonitoredStateMachine,
+    OnPremisesSync,
+    StateMachineSchedule,
+    TableExport,
     AuditTrail,
     CostBudget,
     ResultsTable,

@@ -1,4 +1,4 @@
-"""Every construct of ml-blueprints, spread over eight stacks of your own, with non-default
+"""Every construct of ml-blueprints, spread over nine stacks of your own, with non-default
 props.
 
 The lake lives in its own stack; the other layers reference it across stacks, with whatever
@@ -15,20 +15,28 @@ credentials (this repository's ``Serving`` stack shows it with ``-c warehouse=tr
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
 
 from ml_blueprints.compliance import apply_rule_packs
 from ml_blueprints.constructs import (
     AlertTopic,
     AuditTrail,
+    BatchJob,
     BudgetThresholds,
     Column,
     CostBudget,
+    DatabaseReplication,
     DataCatalog,
+    DeviceIngestion,
     EtlWorkflow,
     FleetType,
     GpuNotebook,
     ManagedPolicyRole,
+    MonitoredStateMachine,
+    MySqlSource,
     NamedQuery,
+    NfsShare,
+    OnPremisesSync,
     PrivateNetwork,
     RecordFormat,
     ResultsTable,
@@ -37,8 +45,10 @@ from ml_blueprints.constructs import (
     SparkCluster,
     SparkEtlJob,
     SparkStep,
+    StateMachineSchedule,
     StreamingIngestion,
     StreamLoad,
+    TableExport,
     TrainingPipeline,
     ZoneCrawl,
     ZoneLifecycle,
@@ -250,6 +260,100 @@ AuditTrail(
     data_event_buckets=list(lake.buckets.values()),
     data_events="WriteOnly",
     retention_days=3653,
+)
+
+# --- batch and device ingestion: devices, a database, exports, a batch job, a file share ----
+sources = cdk.Stack(app, "AcmeSources", description="Devices, databases, files into the lake")
+source_alerts = AlertTopic(sources, "Alerts", emails=["data-oncall@example.com"])
+# Batch pulls its image and writes logs, DMS reads its secret: through endpoints, no NAT.
+network.add_interface_endpoints(sources, ["ecr.api", "ecr.dkr", "logs", "secretsmanager"])
+telemetry = StreamingIngestion(  # devices send no page: a stream with the default contract
+    sources, "Telemetry", lake=lake, zone="landing", prefix="telemetry", alerts=source_alerts
+)
+DeviceIngestion(
+    sources,
+    "Sensors",
+    stream=telemetry.stream,
+    lake=lake,
+    zone="landing",
+    topic_root="plant/sensors",
+    event_type="sensor.reading",
+)
+DatabaseReplication(
+    sources,
+    "Orders",
+    source=MySqlSource(
+        host="orders.db.acme.internal",
+        database="shop",
+        tables=("orders", "order_items"),
+        secret=secretsmanager.Secret.from_secret_complete_arn(
+            sources,
+            "OrdersSecret",
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:acme/orders-dms-AbCdEf",
+        ),
+        peer_cidr="10.50.0.0/16",  # the database's network, peered with the lake's
+    ),
+    lake=lake,
+    network=network,
+    zone="landing",
+    prefix="replicas/shop",
+    max_capacity_units=8,
+    alerts=source_alerts,
+)
+TableExport(
+    sources,
+    "ResultsExport",
+    table=results.table,
+    lake=lake,
+    zone="landing",
+    prefix="exports/results",
+    schedule="cron(0 3 * * ? *)",
+    alerts=source_alerts,
+)
+scorer = BatchJob(
+    sources,
+    "Scorer",
+    image="111122223333.dkr.ecr.eu-west-1.amazonaws.com/acme/scorer:2026.11",
+    lake=lake,
+    network=network,
+    zone="features",
+    prefix="scores",
+    vcpus=2,
+    memory_mib=4096,
+    schedule=None,  # started by the workflow below instead
+    alerts=source_alerts,
+)
+# Your own workflow around the job: monitored and scheduled like the platform's.
+weekly = MonitoredStateMachine(
+    sources,
+    "WeeklyScoring",
+    definition=scorer.submit_task(sources, "Score"),
+    description="Scores every customer once a week",
+    alerts=source_alerts,
+    key=lake.key,
+    timeout=cdk.Duration.hours(3),
+    log_retention_days=90,
+    removal_policy=cdk.RemovalPolicy.RETAIN,
+)
+StateMachineSchedule(
+    sources,
+    "WeeklyScoringSchedule",
+    state_machine=weekly.state_machine,
+    expression="cron(0 5 ? * MON *)",
+    description="Monday 05:00 UTC",
+    alerts=source_alerts,
+    removal_policy=cdk.RemovalPolicy.RETAIN,
+)
+OnPremisesSync(
+    sources,
+    "Archive",
+    agent_arns=["arn:aws:datasync:eu-west-1:111122223333:agent/agent-0123456789abcdef0"],
+    source=NfsShare(server="nas.acme.internal", path="/exports/archive"),
+    lake=lake,
+    zone="landing",
+    prefix="archive",
+    schedule="cron(0 1 * * ? *)",
+    alerts=source_alerts,
 )
 
 # --- your own roles, granted what they need: no acknowledgment to write ---------------------

@@ -7,7 +7,6 @@ from constructs import Construct
 
 from ml_blueprints.config import Settings
 from ml_blueprints.constructs import (
-    AlertTopic,
     DataCatalog,
     EtlWorkflow,
     SparkEtlJob,
@@ -54,7 +53,7 @@ class AnalyticsStack(cdk.Stack):
         self.job = SparkEtlJob(
             self, "EtlJob", catalog=self.catalog, job_role_name=f"{service}etl-job"
         )
-        self.alerts = AlertTopic(self, "Alerts", removal_policy=settings.removal_policy)
+        self.alerts = data_lake.alert_topic(self, "Alerts")
         self.workflow = EtlWorkflow(
             self,
             "Workflow",

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from ml_blueprints.config import Settings
-from ml_blueprints.constructs import PrivateNetwork, SecureDataLake
+from ml_blueprints.constructs import AlertTopic, PrivateNetwork, SecureDataLake
 
 
 class DataLakeStack(cdk.Stack):
-    """PrivateNetwork + SecureDataLake, with the lake trusting the network's S3 endpoint.
+    """PrivateNetwork + SecureDataLake, with the lake trusting the network's S3 endpoint, and
+    the key every layer's alert topic is encrypted with (:meth:`alert_topic`).
 
     Outputs: one bucket name per zone, the access-logs bucket, the lake key ARN, the VPC id
     and the S3 gateway endpoint id.
@@ -51,6 +53,16 @@ class DataLakeStack(cdk.Stack):
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )
+        #: One key for every layer's alert topic: the operators who read alarms are one trust
+        #: boundary, and a key bills by the month whatever it encrypts (one instead of four).
+        self.alerts_key = kms.Key(
+            self,
+            "AlertsKey",
+            description="Encrypts the alert topics of every ml-blueprints layer",
+            enable_key_rotation=True,
+            removal_policy=settings.removal_policy,
+            pending_window=cdk.Duration.days(7) if settings.sandbox else None,
+        )
 
         for zone, bucket in self.lake.buckets.items():
             cdk.CfnOutput(
@@ -78,3 +90,8 @@ class DataLakeStack(cdk.Stack):
             value=self.network.s3_endpoint.vpc_endpoint_id,
             description="S3 gateway endpoint the lake's bucket policies trust",
         )
+
+    def alert_topic(self, scope: Construct, id: str) -> AlertTopic:
+        """An :class:`AlertTopic` in ``scope`` (a layer's stack) encrypted with
+        :attr:`alerts_key`; CloudWatch alarms and EventBridge of this account may publish."""
+        return AlertTopic(scope, id, key=self.alerts_key)

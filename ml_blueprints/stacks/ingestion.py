@@ -10,7 +10,6 @@ from constructs import Construct
 
 from ml_blueprints.config import Settings
 from ml_blueprints.constructs import (
-    AlertTopic,
     BatchJob,
     DatabaseReplication,
     DeviceIngestion,
@@ -78,7 +77,7 @@ class IngestionStack(cdk.Stack):
         removal = settings.removal_policy
         service = settings.service_role_prefix
         retention = settings.log_retention_days
-        self.alerts = AlertTopic(self, "Alerts", removal_policy=removal)
+        self.alerts = data_lake.alert_topic(self, "Alerts")
         outputs: dict[str, tuple[str, str]] = {}
 
         self.devices = DeviceIngestion(

@@ -6,7 +6,7 @@ import aws_cdk as cdk
 from constructs import Construct
 
 from ml_blueprints.config import Settings
-from ml_blueprints.constructs import AlertTopic, GpuNotebook, SageMakerEndpoint
+from ml_blueprints.constructs import GpuNotebook, SageMakerEndpoint
 from ml_blueprints.constructs.ml.training_pipeline import (
     HUGGING_FACE_INFERENCE_IMAGE,
     TrainingPipeline,
@@ -47,7 +47,7 @@ class MlStack(cdk.Stack):
         kwargs.setdefault("description", "ml-blueprints ML layer: SageMaker on GPU")
         super().__init__(scope, id, **kwargs)
         lake, network = data_lake.lake, data_lake.network
-        self.alerts = AlertTopic(self, "Alerts", removal_policy=settings.removal_policy)
+        self.alerts = data_lake.alert_topic(self, "Alerts")
         self.pipeline = TrainingPipeline(
             self,
             "Training",

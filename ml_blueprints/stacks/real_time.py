@@ -41,6 +41,7 @@ class RealTimeStack(cdk.Stack):
             delivery_role_name=f"{settings.service_role_prefix}firehose-events",
             vpc=data_lake.network.vpc,
             vpc_subnets=data_lake.network.private_subnets,
+            alerts=data_lake.alert_topic(self, "Alerts"),
             log_retention_days=settings.log_retention_days,
             removal_policy=settings.removal_policy,
         )

@@ -42,19 +42,19 @@ def test_every_resource_type_of_every_synthesized_app_has_a_cost_class(
             assert [f"{r.stack}/{r.logical_id}" for r in report.unpriced] == [], app.outdir
 
 
-def test_the_default_sandbox_app_idles_at_21_dollars_a_month_or_less() -> None:
+def test_the_default_sandbox_app_idles_at_20_dollars_a_month_or_less() -> None:
     report = estimate(wait("sandbox-default"))
     per_stack = {s.name: round(s.idle_usd_month, 2) for s in report.stacks}
     assert per_stack == {
-        "DataLake": 2.00,  # the lake key and the flow-log key
-        "RealTime": 12.55,  # one provisioned shard, the alert key, six alarms
-        "Analytics": 1.89,  # the alert key, the ETL job's daily run on no new data
-        "Ml": 1.00,  # the alert key
+        "DataLake": 3.00,  # the lake key, the flow-log key, the one key of every alert topic
+        "RealTime": 11.55,  # one provisioned shard, six alarms
+        "Analytics": 0.89,  # the ETL job's daily run on no new data
+        "Ml": 0.00,  # nothing runs until a training is started
         "Serving": 1.00,  # the results table's key
         "Governance": 1.00,  # one key for the trail, its logs and the budget topic
-        "Ingestion": 1.30,  # the alert key, the export's two alarms (three metrics)
+        "Ingestion": 0.30,  # the export's two alarms (three metrics)
     }
-    assert report.idle_usd_month <= 21
+    assert report.idle_usd_month <= 20
     stream = next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream")
     assert stream.prices == ("kinesis_shard_hour",)
     assert stream.idle_usd_month == pytest.approx(0.015 * 730)
@@ -65,7 +65,7 @@ def test_the_default_app_keeps_an_on_demand_stream(project: Synthesized) -> None
     stream = next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream")
     assert stream.prices == ("kinesis_on_demand_stream_hour",)
     assert stream.idle_usd_month == pytest.approx(0.04 * 730)
-    assert round(report.idle_usd_month, 2) == 38.99
+    assert round(report.idle_usd_month, 2) == 35.99
     assert {r.cost_class for r in report.resources} == {
         CostClass.HOURLY,
         CostClass.RUNNING,
@@ -121,7 +121,7 @@ def test_the_idle_cost_is_in_make_synths_summary(project: Synthesized) -> None:
     from ml_blueprints.report import idle_cost_line
 
     line = idle_cost_line(project.outdir)
-    assert line.startswith("idle cost: $38.99 a month at us-east-1 list prices (DataLake $2.00")
+    assert line.startswith("idle cost: $35.99 a month at us-east-1 list prices (DataLake $3.00")
     assert "Governance $1.00" in line
 
 
@@ -248,7 +248,7 @@ def test_cost_as_markdown(project: Synthesized, capsys: pytest.CaptureFixture[st
     assert cli.main(["cost", "--outdir", str(project.outdir)]) == 0
     page = capsys.readouterr().out
     assert page.startswith("# ml-blueprints cost")
-    assert "| **total** |" in page and "**$38.99**" in page
+    assert "| **total** |" in page and "**$35.99**" in page
     assert "## Billed while it runs" in page and "## Prices used" in page
 
 

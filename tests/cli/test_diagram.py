@@ -61,7 +61,7 @@ def test_the_data_flows_of_the_default_app(project: Synthesized) -> None:
         ("Analytics/WorkflowStateMachine", "Analytics/CatalogRawEventsCrawler", "starts"),
         ("Analytics/WorkflowStateMachine", "Analytics/CatalogCuratedEventsCrawler", "starts"),
         ("Analytics/EtlJobSchedule", "Analytics/EtlJob", "starts"),
-        ("RealTime/Alarms", "RealTime/IngestionAlertsTopic", "notifies"),
+        ("RealTime/Alarms", "RealTime/AlertsTopic", "notifies"),
         ("Governance/Budget", "Governance/BudgetAlertsTopic", "notifies"),
         ("Governance/Trail", "Governance/TrailBucket", "logs"),
         ("DataLake/LakeRawBucket", "Governance/Trail", "data events"),

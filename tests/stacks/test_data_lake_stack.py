@@ -102,3 +102,30 @@ def test_every_function_logs_to_a_log_group_the_stack_owns(
             token = resource.get("Properties", {}).get("ServiceToken")
             if token == {"Fn::GetAtt": [function_id, "Arn"]}:
                 assert groups[name] in resource.get("DependsOn", []), logical_id
+
+
+def test_one_alerts_key_encrypts_every_layers_alert_topic(project: Synthesized) -> None:
+    """The operators' trust boundary: one key (in this stack) for the alert topics of the
+    real-time, analytics, ML and ingestion layers; CloudWatch and EventBridge of this account
+    may use it for each topic, nobody else by the key policy."""
+    stack = project.stack("DataLake")
+    key_id = stack.get_logical_id(stack.alerts_key.node.default_child)
+    key = project.template_json("DataLake")["Resources"][key_id]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    for layer in ("RealTime", "Analytics", "Ml", "Ingestion"):
+        assert project.resources(layer, "AWS::KMS::Key") == {}, layer
+        [topic] = project.resources(layer, "AWS::SNS::Topic").values()
+        reference = json.dumps(topic["Properties"]["KmsMasterKeyId"])
+        assert f'"OutputName": "PublishOutputFnGetAtt{key_id}Arn' in reference, layer
+    publishers = [
+        s for s in key["KeyPolicy"]["Statement"] if s.get("Sid", "").startswith("AllowPublishersOf")
+    ]
+    assert len(publishers) == 4
+    for statement in publishers:
+        assert statement["Principal"] == {
+            "Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]
+        }
+        assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+        assert statement["Condition"] == {
+            "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+        }

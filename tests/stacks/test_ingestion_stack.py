@@ -18,7 +18,9 @@ def test_by_default_devices_and_the_export_only(project: Synthesized) -> None:
     assert types["AWS::IoT::TopicRule"] == 2 and types["AWS::IoT::Policy"] == 1
     assert types["AWS::StepFunctions::StateMachine"] == 1
     assert types["AWS::Scheduler::Schedule"] == 1
-    assert types["AWS::KMS::Key"] == 1  # the layer's alert topic
+    assert types["AWS::KMS::Key"] == 0  # its alert topic uses the data lake's alerts key
+    [topic] = project.resources("Ingestion", "AWS::SNS::Topic").values()
+    assert "PublishOutputFnGetAttAlertsKey" in json.dumps(topic["Properties"]["KmsMasterKeyId"])
     for opt_in in (
         "AWS::Batch::JobDefinition",
         "AWS::DMS::ReplicationConfig",
@@ -48,7 +50,8 @@ def test_every_opt_in_from_context(sandbox_project: Synthesized) -> None:
     assert types["AWS::DataSync::Task"] == 1 and types["AWS::DataSync::LocationSMB"] == 1
     assert types["AWS::EC2::VPCEndpoint"] == 4
     assert types["AWS::StepFunctions::StateMachine"] == 2  # the export and the batch job
-    assert types["AWS::KMS::Key"] == 1  # one alert topic for the whole layer
+    assert types["AWS::KMS::Key"] == 0  # one alert topic, on the data lake's alerts key
+    assert types["AWS::SNS::Topic"] == 1
     outputs = sandbox_project.template_json("Ingestion")["Outputs"]
     assert {
         "BatchJobQueueArn",

@@ -43,7 +43,7 @@ from ml_blueprints.constructs.shared.defaults import (
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: A private ECR image: ``<account>.dkr.ecr.<region>.amazonaws.com/<repository>`` with a
 #: ``:tag`` or an ``@sha256:`` digest. The isolated subnets reach ECR (through interface
@@ -107,6 +107,7 @@ class BatchJob(Construct):
     (``None`` without one), ``data_prefix``, ``alerts``, ``alarms``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -332,13 +333,6 @@ class BatchJob(Construct):
             removal_policy=removal_policy,
         )
         self.state_machine = self.machine.state_machine
-        acknowledge_wildcard_resources(
-            self.machine.role.grants_policy,  # type: ignore[arg-type]
-            [stack.format_arn(service="batch", resource="job-definition", resource_name="*")],
-            "Step Functions' Batch integration submits by job definition revision, whose ARN "
-            "ends in a number Batch assigns: CDK grants batch:SubmitJob on job definitions, "
-            "with the queue fixed to this job's own.",
-        )
         self.schedule: StateMachineSchedule | None = None
         self.alarms = dict(self.machine.alarms)
         if schedule is not None:

@@ -18,9 +18,10 @@ from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ml_blueprints.compliance import acknowledge
+from ml_blueprints.compliance import acknowledge, acknowledge_wildcard_resources
 from ml_blueprints.constructs.shared.alert_topic import AlertTopic
 from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
@@ -28,7 +29,7 @@ from ml_blueprints.constructs.shared.defaults import (
     is_aws_cron,
 )
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: A key prefix: lowercase letters, digits, '_', '-' and '/', no leading or trailing '/'.
 PREFIX = re.compile(r"^[a-z0-9][a-z0-9_\-/]*[a-z0-9]$|^[a-z0-9]$")
@@ -117,6 +118,7 @@ class StateMachineSchedule(Construct):
     that one state machine. Attributes: ``schedule``, ``group``, ``role``, ``alarm``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -179,9 +181,13 @@ class MonitoredStateMachine(Construct):
     Step Functions of this account can assume it), logging at level ALL with execution
     data to a log group encrypted with ``key``, X-Ray tracing, a timeout, and alarms on
     failed and on timed-out executions (the backstop for what the definition's own failure
-    path cannot catch). Attributes: ``state_machine``, ``role``, ``log_group``, ``alarms``.
+    path cannot catch). A definition with Batch tasks (such as :meth:`BatchJob.submit_task`)
+    gets CDK's grant of ``batch:SubmitJob`` on job definitions acknowledged with its reason,
+    so your own workflow around the platform's tasks stays compliant with nothing to write.
+    Attributes: ``state_machine``, ``role``, ``log_group``, ``alarms``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
@@ -248,6 +254,17 @@ class MonitoredStateMachine(Construct):
             )
         )
         self.state_machine.node.add_dependency(self.role.grants_policy)  # type: ignore[arg-type]
+        if any(
+            isinstance(state, tasks.BatchSubmitJob)
+            for state in sfn.State.find_reachable_states(definition.start_state)
+        ):
+            acknowledge_wildcard_resources(
+                self.role.grants_policy,  # type: ignore[arg-type]
+                [stack.format_arn(service="batch", resource="job-definition", resource_name="*")],
+                "Step Functions' Batch integration submits by job definition revision, whose ARN "
+                "ends in a number Batch assigns: CDK grants batch:SubmitJob on job definitions, "
+                "with each task's queue fixed.",
+            )
         acknowledge(
             self.role.grants_policy,  # type: ignore[arg-type]
             "AwsSolutions-IAM5[Resource::*]",

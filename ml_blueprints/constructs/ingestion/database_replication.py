@@ -41,7 +41,7 @@ from ml_blueprints.constructs.shared.defaults import (
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.private_network import PrivateNetwork
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 #: DMS Serverless capacity units (DCU) a replication may use; 1 DCU is 2 GB of memory.
 CAPACITY_UNITS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 192, 256, 384)
@@ -65,7 +65,7 @@ _IDENTIFIER = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
-class MySqlSource:
+class MySqlSource(TypedProps):
     """The MySQL database to replicate (MySQL 5.7 or 8 with binary logging in ROW format,
     ``binlog_row_image=FULL``, and a user with ``REPLICATION CLIENT``, ``REPLICATION
     SLAVE`` and ``SELECT``: what DMS needs for change capture).
@@ -186,6 +186,7 @@ class DatabaseReplication(Construct):
     ``log_group``, ``replication_id``, ``data_prefix``, ``alarms``, ``alerts``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

@@ -23,7 +23,7 @@ from ml_blueprints.compliance import acknowledge_wildcard_resources
 from ml_blueprints.constructs.ingestion.common import PREFIX_ALLOWED, valid_prefix
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: The IoT SQL version the rules are written for (the default, 2015-10-08, is a beta).
 SQL_VERSION = "2016-03-23"
@@ -65,6 +65,7 @@ class DeviceIngestion(Construct):
     ``topic_filter``, ``error_prefix``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

@@ -43,7 +43,7 @@ from ml_blueprints.constructs.shared.defaults import (
 )
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, TypedProps, typed_props
 
 AGENT_ARN = re.compile(
     r"^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b):datasync:[a-z0-9-]+:\d{12}:"
@@ -61,7 +61,7 @@ _DOMAIN = re.compile(r"^[A-Za-z0-9]((\.|-+)?[A-Za-z0-9]){0,252}$")
 
 
 @dataclass(frozen=True)
-class NfsShare:
+class NfsShare(TypedProps):
     """An NFS export: ``server`` (DNS name or IPv4 address the agent reaches), ``path``
     (the exported directory, e.g. ``/exports/sensors``), ``version`` (``AUTOMATIC``:
     negotiated; or ``NFS3``, ``NFS4_0``, ``NFS4_1``). The agent mounts it read-only for
@@ -83,7 +83,7 @@ class NfsShare:
 
 
 @dataclass(frozen=True)
-class SmbShare:
+class SmbShare(TypedProps):
     """An SMB share: ``server``, ``path`` (``/share/optional/subfolder``), the ``user``
     (and ``domain``) DataSync mounts it as, and ``password_secret``, a Secrets Manager
     secret holding that user's password (DataSync reads it with a role of this construct;
@@ -150,6 +150,7 @@ class OnPremisesSync(Construct):
     ``log_group``, ``failure_rule``, ``data_prefix``, ``error_prefix``, ``alerts``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,

@@ -46,7 +46,7 @@ from ml_blueprints.constructs.ingestion.common import (
 from ml_blueprints.constructs.shared.alert_topic import AlertTopic
 from ml_blueprints.constructs.shared.defaults import LOG_RETENTION_ALLOWED, LOG_RETENTION_DAYS
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
-from ml_blueprints.validation import PropErrors
+from ml_blueprints.validation import PropErrors, typed_props
 
 #: What the watermark parameter holds before the first export.
 NO_EXPORT_YET = "none"
@@ -98,6 +98,7 @@ class TableExport(Construct):
     ``error_prefix``, ``alerts``, ``alarms``.
     """
 
+    @typed_props
     def __init__(
         self,
         scope: Construct,
