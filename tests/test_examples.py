@@ -153,7 +153,7 @@ def test_cfn_lint_finds_no_error_in_the_examples() -> None:
     _finished()
     returncode, matches, stderr, templates = _state["lint"]
     assert returncode in (0, 2, 4, 6, 8, 10, 12, 14), stderr[-2000:]
-    assert len(templates) == 1 + 1 + 8
+    assert len(templates) == 1 + 1 + 9
     errors = [m for m in matches if m["Level"] == "Error"]
     assert errors == [], json.dumps(errors, indent=1)[:3000]
 

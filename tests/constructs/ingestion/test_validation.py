@@ -169,7 +169,11 @@ CASES: list[tuple[str, Any, str]] = [
     ("DatabaseReplication", {"log_retention_days": 2}, "log_retention_days=2"),
     ("OnPremisesSync", {"agent_arns": []}, "agent_arns=[]: 1 to 4 ARNs of activated DataSync"),
     ("OnPremisesSync", {"agent_arns": ["agent-1"]}, "agent_arns=['agent-1']"),
-    ("OnPremisesSync", {"source": "nfs://nas/data"}, "source='nfs://nas/data': an NfsShare"),
+    (
+        "OnPremisesSync",
+        {"source": "nfs://nas/data"},
+        "source='nfs://nas/data': a NfsShare or a SmbShare",
+    ),
     ("OnPremisesSync", {"source": NfsShare("nas_1", "/data")}, "source.server='nas_1'"),
     ("OnPremisesSync", {"source": NfsShare("nas", "data")}, "source.path='data': an absolute"),
     ("OnPremisesSync", {"source": NfsShare("nas", "/a/../b")}, "source.path='/a/../b'"),
