@@ -306,6 +306,22 @@ def wait_for(
     return assembly
 
 
+def stack_dependencies(assembly: Path) -> dict[str, list[str]]:
+    """Stack id -> every stack it depends on, directly or not (what ``cdk deploy`` without
+    ``--exclusively`` deploys first), from an assembly's manifest, dependencies first."""
+    artifacts = json.loads((assembly / "manifest.json").read_text())["artifacts"]
+    stacks = {i for i, a in artifacts.items() if a["type"] == "aws:cloudformation:stack"}
+
+    def before(stack_id: str) -> list[str]:
+        found: list[str] = []
+        for dependency in artifacts[stack_id].get("dependencies", []):
+            if dependency in stacks:  # not the asset manifests
+                found += [d for d in [*before(dependency), dependency] if d not in found]
+        return found
+
+    return {stack_id: before(stack_id) for stack_id in stacks}
+
+
 def stack_names(assembly: Path, stack_ids: Sequence[str] | None = None) -> dict[str, str]:
     """Stack id -> CloudFormation stack name, from an assembly's manifest."""
     manifest = json.loads((assembly / "manifest.json").read_text())

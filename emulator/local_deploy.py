@@ -39,8 +39,7 @@ def _port_is_free(port: int) -> bool:
 
 
 def _context(pairs: list[str]) -> dict[str, str]:
-    # The emulator has no AWS Budgets or CloudTrail: the governance layer stays out.
-    context = {"sandbox": "true", "governance": "false"}
+    context = {"sandbox": "true"}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:

@@ -17,6 +17,12 @@ on destroy (without it, ``cdk destroy`` fails with ``NoSuchTagSet``). And its
 with MiniStack's ``StartStreamEncryption`` for the template's ``StreamEncryption``. Then it
 runs MiniStack's ``main``.
 
+The handlers for the services added later live in :mod:`emulator.extras` (one module per
+service: ``AWS::Budgets::Budget`` and ``AWS::CloudTrail::Trail`` in ``governance``; the
+settings MiniStack's ``AWS::DynamoDB::GlobalTable`` drops (the replica's key, point-in-time
+recovery, deletion protection, tags; TTL) in ``dynamodb``; an ``AWS::SNS::Topic``'s
+``KmsMasterKeyId`` in ``sns``).
+
 Not added, and listed in the README instead: default encryption (``BucketEncryption``: the
 emulator's S3 refuses writes to a bucket whose SSE-KMS default names no key, as the CDK
 bootstrap bucket's does), lifecycle rules, access logging.
@@ -29,24 +35,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+import sys
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
+
+# Run as a script by the harness: the repository on the path for emulator.extras (in this
+# process only, not in PYTHONPATH, so the Lambda functions it runs never see the repository).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ministack import app as ministack_app
 from ministack.core.responses import get_account_id, get_region
 from ministack.services import athena, ec2, glue, kinesis, s3
 from ministack.services.cloudformation import provisioners
 
-Handler = dict[str, Any]
-
-
-def _call(function: Callable[[dict[str, Any]], tuple[int, Any, bytes]], request: dict, what: str):
-    status, _headers, body = function(request)
-    if status >= 400:
-        text = body.decode() if isinstance(body, bytes) else str(body)
-        raise ValueError(f"{what} failed: {text}")
-    return body
+from emulator.extras import Handler
+from emulator.extras import call as _call
+from emulator.extras import dynamodb as extra_dynamodb
+from emulator.extras import governance as extra_governance
+from emulator.extras import sns as extra_sns
 
 
 def _query(params: dict[str, Any]) -> dict[str, list[str]]:
@@ -196,6 +203,7 @@ EXTRA_HANDLERS: dict[str, Handler] = {
         "delete": _named_query_delete,
     },
 }
+EXTRA_HANDLERS.update(extra_governance.HANDLERS)
 _FLOW_LOG = "AWS::EC2::FlowLog"
 
 
@@ -264,9 +272,14 @@ def register() -> list[str]:
             continue
         provisioners._RESOURCE_HANDLERS[kind] = handler
         added.append(kind)
+    for kind, properties in extra_governance.REPLACING_PROPERTIES.items():
+        provisioners._REPLACING_PROPERTIES.setdefault(kind, properties)
     handlers = provisioners._RESOURCE_HANDLERS
     handlers["AWS::Kinesis::Stream"] = _with_stream_encryption(handlers["AWS::Kinesis::Stream"])
     added.append("AWS::Kinesis::Stream StreamEncryption")
+    for kind, complete in {**extra_dynamodb.WRAPPERS, **extra_sns.WRAPPERS}.items():
+        handlers[kind] = complete(handlers[kind])
+        added.append(f"{kind} (completed)")
     applied = {entry[0] for entry in provisioners._S3_BUCKET_CONFIGURATIONS}
     for entry in EXTRA_BUCKET_CONFIGURATIONS:
         if entry[0] not in applied:

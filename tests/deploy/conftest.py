@@ -15,14 +15,19 @@ import pytest
 
 from emulator.harness import synthesize
 from tests.deploy.scenarios import (
+    ALONE_PARTS,
     ASSEMBLIES,
     LAYERS,
     Alone,
-    Halves,
+    AloneParts,
     Retained,
     Scenario,
     Together,
 )
+
+#: The records that end a CLI or data-path step: the summary says when each was made.
+STEPS = {"bootstrap", "deploy", "described", "data_path", "smoke", "redeploy", "update"}
+STEPS |= {"destroy", "opt-in"}
 
 
 class DeployRun:
@@ -34,13 +39,23 @@ class DeployRun:
         self.synth: subprocess.Popen[str] = synthesize(ASSEMBLIES, self.outdir)
         self.scenarios: dict[str, Scenario] = {
             "together": Together("together", self.outdir, self.synth),
-            # each layer alone, in two parallel halves (the CLI mostly waits on its polls)
-            "alone": Alone("alone", self.outdir, self.synth, layers=("RealTime", "Analytics")),
-            "alone-ml": Alone("alone-ml", self.outdir, self.synth, layers=("Ml",), opt_in=True),
+            **self.alone(),
             "retained": Retained("retained", self.outdir, self.synth),
         }
         for scenario in self.scenarios.values():
             scenario.start()
+
+    def alone(self) -> dict[str, Scenario]:
+        """The layers deployed alone, in parallel parts (each picks its layers once the
+        assembly says what each depends on); the last also tries the opt-ins."""
+        return {
+            f"alone-{i + 1}": Alone(f"alone-{i + 1}", self.outdir, self.synth, part=i)
+            for i in range(ALONE_PARTS)
+        }
+
+    @property
+    def alone_scenarios(self) -> list[Scenario]:
+        return [s for name, s in self.scenarios.items() if name.startswith("alone-")]
 
     def finish(self) -> None:
         for scenario in self.scenarios.values():
@@ -74,7 +89,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _RUN is None:
         return
     write = terminalreporter.write_line
-    alone = {**_RUN.scenarios["alone"].observed, **_RUN.scenarios["alone-ml"].observed}
+    alone = {k: v for s in reversed(_RUN.alone_scenarios) for k, v in s.observed.items()}
     write("")
     write("deploy test: each layer alone on a fresh emulator (seconds: cdk CLI / CloudFormation)")
     for layer in LAYERS:
@@ -89,6 +104,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, scenario in _RUN.scenarios.items():
         seconds = f"{scenario.seconds:.1f} s" if scenario.seconds is not None else "not finished"
         write(f"  scenario {name}: {seconds}{' (FAILED)' if scenario.error else ''}")
+        steps = [(k, at) for k, at in scenario.timeline.items() if k.split(" ")[0] in STEPS]
+        write("    " + ", ".join(f"{key} at {at:.0f} s" for key, at in steps))
     write(f"  deploy test wall time: {time.monotonic() - _RUN.started:.1f} s")
 
 
@@ -104,8 +121,8 @@ def together(deploy_run: DeployRun) -> Scenario:
 
 
 @pytest.fixture(scope="session")
-def alone(deploy_run: DeployRun) -> Halves:
-    return Halves(deploy_run.scenarios["alone"], deploy_run.scenarios["alone-ml"])
+def alone(deploy_run: DeployRun) -> AloneParts:
+    return AloneParts(*deploy_run.alone_scenarios)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ scenario; the tests that need a later record fail with that step's error.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -20,21 +21,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from emulator.harness import ROOT, Emulator, stack_names, wait_for
+from emulator.harness import ROOT, Emulator, stack_dependencies, stack_names, wait_for
+from tests.deploy.readback import (
+    account_inventory,
+    cloudformation_seconds,
+    describe_governance,
+    describe_serving,
+    event_count,
+    resources,
+    stacks,
+)
 
 #: Every assembly the scenarios deploy, in the order they are synthesized.
-#: The emulator has no AWS Budgets or CloudTrail: the governance layer (on by default) is
-#: left out of what is deployed and checked as refused instead (see test_deploy_alone).
 ASSEMBLIES: dict[str, dict[str, str]] = {
-    "sandbox": {"sandbox": "true", "governance": "false"},
-    "retained": {"sandbox": "false", "governance": "false"},
-    "retention": {"sandbox": "true", "governance": "false", "log_retention_days": "30"},
+    "sandbox": {"sandbox": "true"},
+    "retained": {"sandbox": "false"},
+    "changed": {"sandbox": "true", "log_retention_days": "30", "budget_usd": "75"},
     "opt_in": {
         "sandbox": "true",
         "emr": "true",
         "ml_notebook": "true",
         "ml_endpoint": "true",
         "ml_model_data_url": "s3://mlbp-example-models/job/output/model.tar.gz",
+        "warehouse": "true",
         # the ingestion layer's opt-ins, whose types the emulator refuses
         "batch_image": "000000000000.dkr.ecr.us-east-1.amazonaws.com/job:1",
         "dms": "true",
@@ -46,11 +55,64 @@ ASSEMBLIES: dict[str, dict[str, str]] = {
         "datasync_source": "nfs://files.example.internal/exports/data",
     },
 }
-LAYERS = ("DataLake", "RealTime", "Analytics", "Ml")  # dependency order
+#: Every default layer, in dependency order: stack id -> its stack name (env_name dev). Each
+#: is deployed together with the others, alone (in one of :func:`alone_parts`) and outside
+#: sandbox mode; a new layer added here is in every scenario.
+LAYERS: dict[str, str] = {
+    "DataLake": "mlbp-dev-data-lake",
+    "RealTime": "mlbp-dev-real-time",
+    "Analytics": "mlbp-dev-analytics",
+    "Serving": "mlbp-dev-serving",
+    "Ml": "mlbp-dev-ml",
+    "Governance": "mlbp-dev-governance",
+    "Ingestion": "mlbp-dev-ingestion",
+}
 #: event_time of the data-path events: one with an offset the transform normalizes to UTC.
 DATA_PATH_TIMES = ("2026-11-25T10:00:00+01:00", "2026-11-25T09:30:00Z")
-#: Log retention of the "retention" assembly (the default is 365 days).
+#: Log retention and budget of the "changed" assembly (the defaults: 365 days, 50 USD).
 CHANGED_RETENTION_DAYS = 30
+CHANGED_BUDGET_USD = 75
+
+
+#: Into how many scenarios, run in parallel, the layers deployed alone are split.
+ALONE_PARTS = 3
+
+
+def deploy_order(layers: list[str], needs: dict[str, list[str]]) -> list[str]:
+    """The order a part deploys its layers in: those that depend on fewer first (the serving
+    layer, which needs none, before the data lake)."""
+    return sorted(layers, key=lambda layer: len(needs[layer]))
+
+
+def cli_runs(layers: list[str], needs: dict[str, list[str]], opt_in: bool) -> int:
+    """How many CDK CLI runs a part makes (each takes about as long): the bootstrap, each
+    dependency not deployed yet, each layer's deploy and destroy, the opt-ins' update of the
+    data lake (after deploying it, if no layer needed it)."""
+    runs, kept = 1, set()
+    for layer in deploy_order(layers, needs):
+        runs += len(set(needs[layer]) - kept) + 2
+        kept |= set(needs[layer])
+    return runs + (1 + ("DataLake" not in kept) if opt_in else 0)
+
+
+def alone_parts(needs: dict[str, list[str]], count: int = ALONE_PARTS) -> list[list[str]]:
+    """Every layer but the data lake (a part deploys it when one of its layers needs it), in
+    ``count`` parts that run in parallel, each on its own emulator; the last part also tries
+    the opt-ins. Of every split, the one whose longest part makes the fewest CLI runs (then
+    the fewest in all): the layers' dependencies (``needs``, from the manifest) decide."""
+    layers = [layer for layer in LAYERS if layer != "DataLake"]
+    best: tuple[tuple[int, int], list[list[str]]] | None = None
+    for assignment in itertools.product(range(count), repeat=len(layers)):
+        parts = [
+            [x for x, at in zip(layers, assignment, strict=True) if at == i] for i in range(count)
+        ]
+        if not all(parts) and len(layers) >= count:
+            continue
+        runs = [cli_runs(part, needs, opt_in=i == count - 1) for i, part in enumerate(parts)]
+        if best is None or (max(runs), sum(runs)) < best[0]:
+            best = ((max(runs), sum(runs)), parts)
+    assert best is not None
+    return best[1]
 
 
 class Scenario(threading.Thread):
@@ -64,13 +126,16 @@ class Scenario(threading.Thread):
         self.observed: dict[str, Any] = {}
         self.error: str | None = None
         self.seconds: float | None = None
+        #: When each record was made, in seconds since the scenario started.
+        self.timeline: dict[str, float] = {}
+        self.started = time.monotonic()
         self.emulator: Emulator | None = None
 
     def assembly(self, name: str) -> Path:
         return wait_for(self.assemblies / name, self.synth)
 
     def run(self) -> None:
-        started = time.monotonic()
+        started = self.started = time.monotonic()
         emulator = self.emulator = Emulator(self.label, time_limit=600)
         try:
             with emulator:
@@ -86,6 +151,7 @@ class Scenario(threading.Thread):
 
     def record(self, key: str, value: Any) -> Any:
         self.observed[key] = value
+        self.timeline[key] = time.monotonic() - self.started
         return value
 
     def result(self, key: str, timeout: float = 600) -> Any:
@@ -97,100 +163,6 @@ class Scenario(threading.Thread):
                 + (f"; it failed:\n{self.error}" if self.error else " (still running?)")
             )
         return self.observed[key]
-
-
-# ------------------------------------------------------------------------------ snapshots
-
-
-def stacks(emulator: Emulator) -> dict[str, dict[str, Any]]:
-    """Every stack that is not deleted, by name: status and update time."""
-    answer = emulator.client("cloudformation").describe_stacks()["Stacks"]
-    return {
-        s["StackName"]: {
-            "status": s["StackStatus"],
-            "updated": str(s.get("LastUpdatedTime", "")),
-            "outputs": {o["OutputKey"]: o["OutputValue"] for o in s.get("Outputs", [])},
-        }
-        for s in answer
-        if s["StackStatus"] != "DELETE_COMPLETE"
-    }
-
-
-def resources(emulator: Emulator, stack_name: str) -> dict[str, dict[str, str]]:
-    """A stack's resources: logical id -> type, physical id and status."""
-    cloudformation = emulator.client("cloudformation")
-    found: dict[str, dict[str, str]] = {}
-    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name):
-        for r in page["StackResourceSummaries"]:
-            found[r["LogicalResourceId"]] = {
-                "type": r["ResourceType"],
-                "physical_id": r.get("PhysicalResourceId", ""),
-                "status": r["ResourceStatus"],
-            }
-    return found
-
-
-def event_count(emulator: Emulator, stack_name: str) -> int:
-    events = emulator.client("cloudformation").describe_stack_events(StackName=stack_name)
-    return len(events["StackEvents"])
-
-
-def cloudformation_seconds(emulator: Emulator, stack_name: str) -> float:
-    """From the stack's first event to its last: CloudFormation's side of a deploy."""
-    events = emulator.client("cloudformation").describe_stack_events(StackName=stack_name)
-    times = [e["Timestamp"] for e in events["StackEvents"]]
-    return (max(times) - min(times)).total_seconds() if times else 0.0
-
-
-def account_inventory(emulator: Emulator) -> dict[str, Any]:
-    """What exists in the account, by kind: what "destroy leaves nothing" is checked on."""
-    s3 = emulator.client("s3")
-    kms = emulator.client("kms")
-    keys = {}
-    for key in kms.list_keys()["Keys"]:
-        metadata = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
-        if metadata.get("KeyManager") == "CUSTOMER":
-            keys[metadata["Arn"]] = metadata["KeyState"]
-    return {
-        "buckets": sorted(b["Name"] for b in s3.list_buckets().get("Buckets", [])),
-        "streams": sorted(emulator.client("kinesis").list_streams()["StreamNames"]),
-        "delivery_streams": sorted(
-            emulator.client("firehose").list_delivery_streams()["DeliveryStreamNames"]
-        ),
-        "log_groups": sorted(
-            g["logGroupName"]
-            for g in emulator.client("logs").describe_log_groups().get("logGroups", [])
-        ),
-        "functions": sorted(
-            f["FunctionName"]
-            for f in emulator.client("lambda").list_functions().get("Functions", [])
-        ),
-        "state_machines": sorted(
-            m["name"]
-            for m in emulator.client("stepfunctions").list_state_machines()["stateMachines"]
-        ),
-        "glue_databases": sorted(
-            d["Name"] for d in emulator.client("glue").get_databases()["DatabaseList"]
-        ),
-        "keys": keys,
-        "vpcs": sorted(
-            v["VpcId"]
-            for v in emulator.client("ec2").describe_vpcs()["Vpcs"]
-            if not v.get("IsDefault")
-        ),
-        "topic_rules": sorted(
-            r["ruleName"] for r in emulator.client("iot").list_topic_rules().get("rules", [])
-        ),
-        "iot_policies": sorted(
-            p["policyName"] for p in emulator.client("iot").list_policies().get("policies", [])
-        ),
-        "schedules": sorted(
-            s["Name"] for s in emulator.client("scheduler").list_schedules().get("Schedules", [])
-        ),
-        "parameters": sorted(
-            p["Name"] for p in emulator.client("ssm").describe_parameters().get("Parameters", [])
-        ),
-    }
 
 
 def _poll(check: Callable[[], Any], timeout: float = 20, every: float = 0.25) -> Any:
@@ -228,10 +200,11 @@ class Together(Scenario):
             {n: (events[n], event_count(emulator, n)) for n in names.values()},
         )
         self.record("redeploy_resources", {n: resources(emulator, n) for n in names.values()})
-        changed = self.assembly("retention")
+        changed = self.assembly("changed")
         self.record("update", emulator.deploy(changed))
         self.record("after_update", stacks(emulator))
         self.record("updated_resources", {n: resources(emulator, n) for n in names.values()})
+        self.record("governance_after_update", describe_governance(emulator, names["Governance"]))
         self.record(
             "retention_after_update",
             {
@@ -307,6 +280,8 @@ class Together(Scenario):
             "vpc_endpoints": ec2.describe_vpc_endpoints(
                 Filters=[{"Name": "vpc-id", "Values": [vpc_id]}]
             )["VpcEndpoints"],
+            "governance": describe_governance(emulator, names["Governance"]),
+            "serving": describe_serving(emulator, names["Serving"]),
         }
 
     def describe_ingestion(self, emulator: Emulator, names: dict[str, str]) -> dict[str, Any]:
@@ -405,9 +380,15 @@ class Together(Scenario):
 
 
 class Alone(Scenario):
-    """Layers deployed one at a time over the data lake, in dependency order, each destroyed
-    again before the next (so none finds another layer deployed); then, when ``opt_in``, the
-    opt-in layers."""
+    """Part ``part`` of :func:`alone_parts` (of ``parts``): its layers deployed one at a time
+    with ``--exclusively``, each once the layers it depends on (from the assembly's manifest)
+    are deployed, and destroyed again before the next: none finds another layer deployed but
+    its dependencies, which stay for the next layers (order: :func:`deploy_order`). The last
+    part then tries the opt-in layers.
+
+    A deploy is recorded as ``deploy <Layer>`` when exactly the layer's dependencies were
+    deployed, else (a dependency of a later layer, deployed over earlier ones) as
+    ``deploy <Layer> after <other layers>``: only the first shows that it deploys alone."""
 
     def __init__(
         self,
@@ -415,71 +396,107 @@ class Alone(Scenario):
         assemblies: Path,
         synth: subprocess.Popen[str],
         *,
-        layers: tuple[str, ...],
-        opt_in: bool = False,
+        part: int,
+        parts: int = ALONE_PARTS,
     ) -> None:
         super().__init__(name, assemblies, synth)
-        self.layers = layers
-        self.with_opt_in = opt_in
+        self.part, self.parts = part, parts
 
     def steps(self, emulator: Emulator) -> None:
-        emulator.bootstrap()
+        self.record("bootstrap", emulator.bootstrap().seconds)
         app = self.assembly("sandbox")
         names = stack_names(app)
-        for layer in ("DataLake", *self.layers):
-            run = emulator.deploy(app, layer, exclusively=True)
-            name = names[layer]
-            created = resources(emulator, name)
-            groups = [
-                r["physical_id"] for r in created.values() if r["type"] == "AWS::EC2::SecurityGroup"
-            ]
-            self.record(
-                f"deploy {layer}",
-                {
-                    "cli_seconds": run.seconds,
-                    "cloudformation_seconds": cloudformation_seconds(emulator, name),
-                    "stacks": stacks(emulator),
-                    "resources": created,
-                    "security_groups": emulator.client("ec2").describe_security_groups(
-                        GroupIds=groups
-                    )["SecurityGroups"]
-                    if groups
-                    else [],
-                },
-            )
-            if layer != "DataLake":
-                emulator.destroy(app, layer, exclusively=True)
-                self.record(f"destroy {layer}", stacks(emulator))
-        if self.with_opt_in:
+        needs = stack_dependencies(app)
+        layers = self.record("layers", alone_parts(needs, self.parts)[self.part])
+        kept: list[str] = []  # dependencies deployed so far
+        for layer in deploy_order(layers, needs):
+            self.deploy_dependencies(emulator, app, names, needs[layer], kept)
+            self.deploy(emulator, app, names, layer, kept, needs[layer])
+            emulator.destroy(app, layer, exclusively=True)
+            self.record(f"destroy {layer}", {"stacks": stacks(emulator), "kept": list(kept)})
+        if self.part == self.parts - 1:
+            self.deploy_dependencies(emulator, app, names, ["DataLake"], kept)
             self.opt_in(emulator, names)
 
+    def deploy_dependencies(
+        self,
+        emulator: Emulator,
+        app: Path,
+        names: dict[str, str],
+        dependencies: list[str],
+        kept: list[str],
+    ) -> None:
+        """Deploy each of ``dependencies`` not deployed yet (they stay: added to ``kept``)."""
+        needs = stack_dependencies(app)
+        for dependency in dependencies:
+            if dependency not in kept:
+                self.deploy(emulator, app, names, dependency, kept, needs[dependency])
+                kept.append(dependency)
+
+    def deploy(
+        self,
+        emulator: Emulator,
+        app: Path,
+        names: dict[str, str],
+        layer: str,
+        kept: list[str],
+        needs: list[str],
+    ) -> None:
+        run = emulator.deploy(app, layer, exclusively=True)
+        name = names[layer]
+        created = resources(emulator, name)
+        groups = [
+            r["physical_id"] for r in created.values() if r["type"] == "AWS::EC2::SecurityGroup"
+        ]
+        others = sorted(set(kept) - set(needs))
+        self.record(
+            f"deploy {layer}" + (f" after {', '.join(others)}" if others else ""),
+            {
+                "cli_seconds": run.seconds,
+                "cloudformation_seconds": cloudformation_seconds(emulator, name),
+                "dependencies": list(kept),
+                "stacks": stacks(emulator),
+                "resources": created,
+                "security_groups": emulator.client("ec2").describe_security_groups(GroupIds=groups)[
+                    "SecurityGroups"
+                ]
+                if groups
+                else [],
+            },
+        )
+
     def opt_in(self, emulator: Emulator, names: dict[str, str]) -> None:
+        """The data lake updated for every opt-in (their interface endpoints; the warehouse's
+        third AZ), then every other stack of that app validated: the emulator refuses the
+        templates with a type it has no provisioner for."""
         app = self.assembly("opt_in")
         run = emulator.deploy(app, "DataLake", exclusively=True)
         vpc = emulator.outputs(names["DataLake"])["VpcId"]
-        endpoints = emulator.client("ec2").describe_vpc_endpoints(
-            Filters=[{"Name": "vpc-id", "Values": [vpc]}]
-        )["VpcEndpoints"]
+        ec2 = emulator.client("ec2")
+        in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
         self.record(
             "opt-in DataLake",
             {
                 "cli_seconds": run.seconds,
                 "stacks": stacks(emulator),
-                "endpoints": endpoints,
+                "endpoints": ec2.describe_vpc_endpoints(Filters=in_vpc)["VpcEndpoints"],
+                "subnets": ec2.describe_subnets(Filters=in_vpc)["Subnets"],
                 "resources": resources(emulator, names["DataLake"]),
             },
         )
         cloudformation = emulator.client("cloudformation")
         refused = {}
-        for layer in ("Emr", "Ml", "Governance", "Ingestion"):
-            body = (app / f"{layer}.template.json").read_text()
+        for layer in stack_names(app):
+            if layer == "DataLake":
+                continue
+            # Compact JSON: an inline TemplateBody is limited to 51,200 bytes (the CDK CLI
+            # uploads a larger template to the bootstrap bucket); the check is about types.
+            template = json.loads((app / f"{layer}.template.json").read_text())
+            body = json.dumps(template, separators=(",", ":"))
             if len(body) > 51_200:
-                # Over ValidateTemplate's TemplateBody limit: its resources' types, which
-                # are what the emulator refuses, in a template that fits.
-                declared = json.loads(body)["Resources"]
-                body = json.dumps(
-                    {"Resources": {k: {"Type": r["Type"]} for k, r in declared.items()}}
-                )
+                # still over: its resources' types, what the emulator refuses, in one that fits
+                types = {k: {"Type": r["Type"]} for k, r in template["Resources"].items()}
+                body = json.dumps({"Resources": types}, separators=(",", ":"))
             try:
                 cloudformation.validate_template(TemplateBody=body)
                 refused[layer] = None
@@ -488,8 +505,8 @@ class Alone(Scenario):
         self.record("opt-in refused", refused)
 
 
-class Halves:
-    """The two "alone" scenarios, read as one: a record comes from whichever made it."""
+class AloneParts:
+    """The "alone" scenarios, read as one: a record comes from the first that made it."""
 
     def __init__(self, *scenarios: Scenario) -> None:
         self.scenarios = scenarios
@@ -508,17 +525,20 @@ class Halves:
 
 
 class Retained(Scenario):
-    """Outside sandbox mode: deploy, write an object, destroy; the data must still be there."""
+    """Outside sandbox mode: deploy, write an object, destroy; the data must still be there,
+    and the results table still protected against deletion."""
 
     def steps(self, emulator: Emulator) -> None:
-        emulator.bootstrap()
+        self.record("bootstrap", emulator.bootstrap().seconds)
         app = self.assembly("retained")
         names = stack_names(app)
-        emulator.deploy(app)
+        self.record("deploy", emulator.deploy(app).seconds)
         lake = emulator.outputs(names["DataLake"])
         real_time = emulator.outputs(names["RealTime"])
         self.record("lake", lake)
         self.record("real_time", real_time)
+        self.record("governance", describe_governance(emulator, names["Governance"]))
+        serving = self.record("serving", describe_serving(emulator, names["Serving"]))
         s3 = emulator.client("s3")
         body = b'{"event_id": "kept", "event_type": "test", "event_time": "2026-11-25T00:00:00Z"}\n'
         key = "events/year=2026/month=11/day=25/hour=00/kept.json"
@@ -538,3 +558,11 @@ class Retained(Scenario):
             "object_after_destroy",
             s3.get_object(Bucket=lake["RawBucketName"], Key=key)["Body"].read(),
         )
+        dynamodb = emulator.client("dynamodb")
+        table = serving["outputs"]["ResultsTableName"]
+        self.record("table_after_destroy", dynamodb.describe_table(TableName=table)["Table"])
+        try:
+            dynamodb.delete_table(TableName=table)
+            self.record("delete_table_after_destroy", None)
+        except dynamodb.exceptions.ClientError as error:
+            self.record("delete_table_after_destroy", error.response["Error"])

@@ -13,18 +13,9 @@ import re
 from typing import Any
 
 from ml_blueprints.smoke import EMULATOR_GAPS
-from tests.deploy.scenarios import CHANGED_RETENTION_DAYS, Scenario
+from tests.deploy.scenarios import CHANGED_BUDGET_USD, CHANGED_RETENTION_DAYS, LAYERS, Scenario
 
-STACKS = {
-    "mlbp-dev-data-lake",
-    "mlbp-dev-real-time",
-    "mlbp-dev-analytics",
-    "mlbp-dev-ml",
-    "mlbp-dev-serving",
-    "mlbp-dev-ingestion",
-}
-#: The stacks a changed log retention updates: all but the serving layer, which has no log group.
-WITH_LOG_GROUPS = STACKS - {"mlbp-dev-serving"}
+STACKS = set(LAYERS.values())
 ZONES = ("raw", "curated", "analytics")
 PARTITIONED = re.compile(r"^events/year=\d{4}/month=\d{2}/day=\d{2}/hour=\d{2}/[^/]+$")
 STAGING_BUCKET = "cdk-hnb659fds-assets-000000000000-us-east-1"
@@ -192,6 +183,142 @@ def test_the_network_has_its_flow_log_endpoints_and_a_closed_default_group(
     assert default_group["IpPermissionsEgress"] == []
 
 
+def _key_arn(together: Scenario, stack_id: str) -> str:
+    """The ARN of the one customer-managed key a stack creates."""
+    (key,) = [
+        r["physical_id"]
+        for r in together.result("resources")[LAYERS[stack_id]].values()
+        if r["type"] == "AWS::KMS::Key"
+    ]
+    return f"arn:aws:kms:us-east-1:000000000000:key/{key}"
+
+
+def test_the_budget_notifies_its_encrypted_topic(together: Scenario) -> None:
+    governance = _described(together)["governance"]
+    budget = governance["budget"]
+    assert budget["BudgetName"] == governance["outputs"]["BudgetName"] == "mlbp-dev-monthly"
+    assert (budget["BudgetType"], budget["TimeUnit"]) == ("COST", "MONTHLY")
+    assert budget["BudgetLimit"] == {"Amount": "50.0", "Unit": "USD"}
+    assert budget["FilterExpression"] == {
+        "And": [
+            {"Tags": {"Key": key, "Values": [value], "MatchOptions": ["EQUALS"]}}
+            for key, value in (("environment", "dev"), ("project", "ml-blueprints"))
+        ]
+    }
+    topic = governance["outputs"]["AlertTopicArn"]
+    notifications = {
+        (
+            n["notification"]["NotificationType"],
+            n["notification"]["ComparisonOperator"],
+            n["notification"]["Threshold"],
+            n["notification"]["ThresholdType"],
+        ): n["subscribers"]
+        for n in governance["notifications"]
+    }
+    thresholds = {("ACTUAL", 80.0), ("ACTUAL", 100.0), ("FORECASTED", 100.0)}
+    assert notifications == {
+        (kind, "GREATER_THAN", threshold, "PERCENTAGE"): [
+            {"SubscriptionType": "SNS", "Address": topic}
+        ]
+        for kind, threshold in thresholds
+    }
+    assert {t["Key"]: t["Value"] for t in governance["budget_tags"]} == {
+        "environment": "dev",
+        "project": "ml-blueprints",
+    }
+    # the topic is encrypted with the governance key; only AWS Budgets of this account and
+    # only over TLS may publish
+    assert governance["topic"]["KmsMasterKeyId"] == _key_arn(together, "Governance")
+    statements = json.loads(governance["topic"]["Policy"])["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "budgets.amazonaws.com"}
+    assert (allow["Action"], allow["Resource"]) == ("sns:Publish", topic)
+    assert allow["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "000000000000"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:budgets::000000000000:*"},
+    }
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_trail_records_the_zone_buckets_data_events_encrypted(together: Scenario) -> None:
+    described = _described(together)
+    governance, lake = described["governance"], described["lake"]
+    outputs, trail = governance["outputs"], governance["trail"]
+    key = _key_arn(together, "Governance")
+    assert trail["TrailARN"] == outputs["TrailArn"]
+    assert trail["Name"] == "mlbp-dev-audit"
+    assert trail["IsMultiRegionTrail"] is True
+    assert trail["IncludeGlobalServiceEvents"] is True
+    assert trail["LogFileValidationEnabled"] is True
+    assert trail["KmsKeyId"] == key
+    assert trail["S3BucketName"] == outputs["TrailBucketName"]
+    assert governance["trail_status"]["IsLogging"] is True
+    # CloudWatch Logs delivery: the stack's encrypted log group, through its own role
+    (log_group,) = governance["log_groups"]
+    assert log_group["logGroupName"] == outputs["TrailLogGroupName"]
+    assert trail["CloudWatchLogsLogGroupArn"] == log_group["arn"]
+    assert (log_group["kmsKeyId"], log_group["retentionInDays"]) == (key, 365)
+    roles = [
+        r["physical_id"]
+        for logical_id, r in together.result("resources")[LAYERS["Governance"]].items()
+        if r["type"] == "AWS::IAM::Role" and logical_id.startswith("TrailLogsRole")
+    ]
+    assert trail["CloudWatchLogsRoleArn"] == f"arn:aws:iam::000000000000:role/{roles[0]}"
+    # management events and the S3 data events of exactly the three zone buckets
+    (selector,) = governance["event_selectors"]
+    assert selector["ReadWriteType"] == "All"
+    assert selector["IncludeManagementEvents"] is True
+    (data,) = selector["DataResources"]
+    assert data["Type"] == "AWS::S3::Object"
+    assert sorted(data["Values"]) == sorted(
+        f"arn:aws:s3:::{lake[f'{zone.capitalize()}BucketName']}/" for zone in ZONES
+    )
+    assert {t["Key"]: t["Value"] for t in governance["trail_tags"]} == {
+        "environment": "dev",
+        "project": "ml-blueprints",
+    }
+    # only CloudTrail writing for this trail may put objects in its bucket
+    by_sid = {s.get("Sid"): s for s in governance["bucket_policy"]["Statement"]}
+    write = by_sid["AWSCloudTrailWrite"]
+    assert write["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    assert write["Resource"] == (
+        f"arn:aws:s3:::{outputs['TrailBucketName']}/AWSLogs/000000000000/*"
+    )
+    assert write["Condition"]["StringEquals"]["aws:SourceArn"] == outputs["TrailArn"]
+
+
+def test_the_results_table_has_its_key_recovery_ttl_and_no_protection_in_sandbox(
+    together: Scenario,
+) -> None:
+    serving = _described(together)["serving"]
+    table = serving["table"]
+    assert table["TableName"] == serving["outputs"]["ResultsTableName"]
+    assert table["TableArn"] == serving["outputs"]["ResultsTableArn"]
+    assert table["TableStatus"] == "ACTIVE"
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["KeySchema"] == [{"AttributeName": "job_name", "KeyType": "HASH"}]
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "by-pipeline"
+    assert index["KeySchema"] == [
+        {"AttributeName": "pipeline", "KeyType": "HASH"},
+        {"AttributeName": "started_at", "KeyType": "RANGE"},
+    ]
+    assert table["SSEDescription"] == {
+        "Status": "ENABLED",
+        "SSEType": "KMS",
+        "KMSMasterKeyArn": _key_arn(together, "Serving"),
+    }
+    assert table["DeletionProtectionEnabled"] is False  # sandbox mode: destroy deletes it
+    assert serving["ttl"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    recovery = serving["backups"]["PointInTimeRecoveryDescription"]
+    assert recovery["PointInTimeRecoveryStatus"] == "ENABLED"
+    assert {t["Key"]: t["Value"] for t in serving["tags"]} == {
+        "environment": "dev",
+        "project": "ml-blueprints",
+    }
+
+
 def test_events_come_back_normalized_by_the_real_transform_under_the_partitioned_prefix(
     together: Scenario,
 ) -> None:
@@ -246,12 +373,28 @@ def test_a_second_deploy_without_changes_changes_nothing(together: Scenario) -> 
     assert together.result("redeploy_resources") == together.result("resources")
 
 
+def _template(together: Scenario, assembly: str, stack_id: str) -> dict[str, Any]:
+    return json.loads((together.assemblies / assembly / f"{stack_id}.template.json").read_text())
+
+
 def test_a_changed_prop_updates_every_stack_in_place(together: Scenario) -> None:
-    after = together.result("after_update")
-    assert {name: after[name]["status"] for name in WITH_LOG_GROUPS} == dict.fromkeys(
-        WITH_LOG_GROUPS, "UPDATE_COMPLETE"
+    # -c log_retention_days=30 -c budget_usd=75: every stack with a log group changes; the
+    # serving layer has none and is left alone
+    changed = {
+        name
+        for stack_id, name in LAYERS.items()
+        if _template(together, "sandbox", stack_id) != _template(together, "changed", stack_id)
+    }
+    assert STACKS - changed == {LAYERS["Serving"]}
+    before, after = together.result("after_redeploy"), together.result("after_update")
+    assert {name: after[name]["status"] for name in changed} == dict.fromkeys(
+        changed, "UPDATE_COMPLETE"
     )
-    assert after["mlbp-dev-serving"]["status"] == "CREATE_COMPLETE"  # nothing to change
+    assert {name: after[name] for name in STACKS - changed} == {
+        name: before[name] for name in STACKS - changed
+    }
+    update = together.result("update").output
+    assert re.search(rf"\({LAYERS['Serving']}\)\s*\(no changes\)", update)
     created = together.result("resources")
     updated = together.result("updated_resources")
     for name in STACKS:
@@ -268,11 +411,29 @@ def test_a_changed_prop_updates_every_stack_in_place(together: Scenario) -> None
     assert set(ours.values()) == {CHANGED_RETENTION_DAYS}
 
 
+def test_a_changed_budget_is_updated_in_place_with_its_notifications(together: Scenario) -> None:
+    before = _described(together)["governance"]
+    after = together.result("governance_after_update")
+    assert after["budget"]["BudgetName"] == before["budget"]["BudgetName"]
+    assert after["budget"]["BudgetLimit"] == {"Amount": f"{CHANGED_BUDGET_USD:.1f}", "Unit": "USD"}
+    assert after["budget"]["FilterExpression"] == before["budget"]["FilterExpression"]
+    assert after["notifications"] == before["notifications"]
+    assert after["budget_tags"] == before["budget_tags"]
+    assert after["trail"] == before["trail"] and after["trail_status"]["IsLogging"] is True
+
+
 def test_destroy_in_sandbox_mode_leaves_nothing(together: Scenario) -> None:
     before = together.result("before_destroy")
     after = together.result("after_destroy")
+    described = _described(together)
     assert set(together.result("stacks_after_destroy")) == {"CDKToolkit"}
-    assert len(before["buckets"]) == 5 and before["streams"] and before["log_groups"]
+    lake, governance = described["lake"], described["governance"]["outputs"]
+    buckets = {lake[f"{zone.capitalize()}BucketName"] for zone in ZONES} | {
+        lake["AccessLogsBucketName"],
+        governance["TrailBucketName"],
+    }
+    assert buckets < set(before["buckets"]) and before["streams"] and before["log_groups"]
+    assert before["tables"] and before["trails"] and before["budgets"]
     assert after["buckets"] == [STAGING_BUCKET]  # only the bootstrap's
     assert after["streams"] == []
     assert after["delivery_streams"] == []
@@ -280,6 +441,9 @@ def test_destroy_in_sandbox_mode_leaves_nothing(together: Scenario) -> None:
     assert after["functions"] == []
     assert after["state_machines"] == []
     assert after["vpcs"] == []
+    assert after["tables"] == []
+    assert after["trails"] == []
+    assert after["budgets"] == []
     # the ingestion layer's devices, schedule and watermark go with it
     assert len(before["topic_rules"]) == 2 and before["iot_policies"] and before["schedules"]
     assert after["topic_rules"] == after["iot_policies"] == after["schedules"] == []
