@@ -30,10 +30,11 @@ PYTEST_ARGS ?=
 
 .PHONY: setup emulator synth test deploy-test local-deploy lint bench deploy destroy diff clean
 
-$(PY_STAMP): pyproject.toml
+$(PY_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' \
+		-c constraints.txt
 	$(BIN)/python -c 'import sys, pathlib, ml_blueprints.toolchain as t; t.write_shims(pathlib.Path(sys.argv[1]))' $(SHIMS)
 	touch $@
 
