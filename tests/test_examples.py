@@ -32,6 +32,7 @@ import pytest
 
 from ml_blueprints.packs import RULE_PACKS
 from ml_blueprints.report import read_validation_report
+from tests.conftest import in_background
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -54,8 +55,8 @@ class Run:
 
     def command(self) -> list[str]:
         if self.script is None:
-            return [sys.executable, "-c", EMPTY_APP]
-        return [sys.executable, str(self.script)]
+            return in_background([sys.executable, "-c", EMPTY_APP])
+        return in_background([sys.executable, str(self.script)])
 
     def environment(self) -> dict[str, str]:
         """The caller's environment without anything this repository or the test session
@@ -112,7 +113,9 @@ def _run_all() -> None:
         str(path) for name in LINTED for path in sorted(RUNS[name].outdir.glob("*.template.json"))
     ]
     lint = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates],
+        in_background(
+            [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates]
+        ),
         capture_output=True,
         text=True,
         timeout=900,

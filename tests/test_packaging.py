@@ -25,6 +25,7 @@ from typing import Any
 from ml_blueprints._node_hook import wheel_node
 from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT_MODULES
 from ml_blueprints.toolchain import MIN_NODE_MAJOR, node_major
+from tests.conftest import in_background
 
 ROOT = Path(__file__).resolve().parents[1]
 PTH = "ml_blueprints_node.pth"
@@ -50,7 +51,9 @@ _state: dict[str, Any] = {}
 
 
 def _sh(*command: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=600, **kwargs)
+    return subprocess.run(
+        in_background(list(command)), capture_output=True, text=True, timeout=600, **kwargs
+    )
 
 
 def _build() -> None:

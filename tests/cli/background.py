@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import FEATURE_FLAGS, ROOT
+from tests.conftest import FEATURE_FLAGS, ROOT, in_background
 
 CONSUMER_APP = Path(__file__).with_name("consumer_app.py")
 
@@ -34,7 +34,7 @@ def _start(name: str, command: list[str], env: dict[str, str], outdir: Path) -> 
         return
     _runs[name] = (
         subprocess.Popen(
-            command,
+            in_background(command),
             env={**os.environ, **env},
             cwd=ROOT,
             stdout=subprocess.PIPE,

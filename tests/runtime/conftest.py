@@ -76,7 +76,12 @@ def start_session(scratch: Path) -> SparkSession:
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.local.dir", str(scratch / "local"))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Djava.io.tmpdir={scratch}")
+        # The C1 compiler alone and the serial collector halve the JVM's CPU time for a
+        # short-lived test session on two cores.
+        .config(
+            "spark.driver.extraJavaOptions",
+            f"-Djava.io.tmpdir={scratch} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+        )
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")

@@ -33,6 +33,7 @@ from ml_blueprints.constructs.ml.training_pipeline import (
     METRIC_DEFINITIONS,
 )
 from ml_blueprints.constructs.ml.training_pipeline.source import archive_bytes, encoded
+from tests.conftest import in_background
 from tests.runtime.fine_tuning_run import HYPERPARAMETERS, INTERRUPT_AT_STEP
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +61,7 @@ def start_background_run() -> None:
     (work / "hyperparameters.json").write_text(json.dumps(PIPELINE_HYPERPARAMETERS))
     log = (work / "driver.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.runtime.fine_tuning_run", str(work)],
+        in_background([sys.executable, "-m", "tests.runtime.fine_tuning_run", str(work)]),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,
