@@ -437,6 +437,24 @@ def redshift_serverless_workgroup(resource: dict[str, Any], ctx: RuleContext) ->
     )
 
 
+def redshift_serverless_namespace(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
+    """A namespace's storage is usage; with ``ManageAdminPassword`` Redshift keeps the admin
+    password in a Secrets Manager secret of its own (not in the template), billed monthly."""
+    if literal(_props(resource).get("ManageAdminPassword")) is not True:
+        return Pricing(CostClass.USAGE, basis="managed storage per GB-month")
+    used: list[str] = []
+    usd = ctx.price("secrets_manager_secret_month", used)
+    if usd is None:
+        return Pricing(CostClass.HOURLY, unpriced=True, basis="no secret price")
+    return Pricing(
+        CostClass.HOURLY,
+        usd,
+        basis=f"the admin secret Redshift keeps in Secrets Manager: {_money(usd)} a month; "
+        "managed storage per GB-month on top",
+        prices=used,
+    )
+
+
 def dms_replication_config(resource: dict[str, Any], ctx: RuleContext) -> Pricing:
     compute = _props(resource).get("ComputeConfig") or {}
     low = literal(compute.get("MinCapacityUnits"))
@@ -545,6 +563,7 @@ RULES: dict[str, Rule] = {
     "emr_cluster": emr_cluster,
     "sagemaker_notebook": sagemaker_notebook,
     "redshift_serverless_workgroup": redshift_serverless_workgroup,
+    "redshift_serverless_namespace": redshift_serverless_namespace,
     "dms_replication_config": dms_replication_config,
     "batch_job_definition": batch_job_definition,
     "cloudtrail_trail": cloudtrail_trail,

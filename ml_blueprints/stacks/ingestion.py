@@ -28,7 +28,8 @@ from ml_blueprints.stacks.serving import ServingStack
 class IngestionStack(cdk.Stack):
     """Devices, exports and, opt-in, databases, batch jobs and file servers into the raw zone.
 
-    Always (nothing billed while idle but the alert topic's key and a few alarms):
+    Always (nothing billed while idle but a few alarms; the alert topic uses the data lake
+    layer's alerts key):
 
     - :class:`DeviceIngestion`: IoT Core devices publishing to
       ``devices/<thing name>/telemetry`` reach the real-time layer's stream (and so the raw

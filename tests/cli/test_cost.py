@@ -52,7 +52,7 @@ def test_the_default_sandbox_app_idles_at_20_dollars_a_month_or_less() -> None:
         "Ml": 0.00,  # nothing runs until a training is started
         "Serving": 1.00,  # the results table's key
         "Governance": 1.00,  # one key for the trail, its logs and the budget topic
-        "Ingestion": 0.30,  # the export's two alarms (three metrics)
+        "Ingestion": 0.30,  # the export's alarms (three metrics)
     }
     assert report.idle_usd_month <= 20
     stream = next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream")
@@ -106,6 +106,11 @@ def test_opt_ins_are_priced_while_they_run_or_while_they_exist(
     # Fargate: 1 vCPU, 2 GB, 1 GB of storage beyond the 20 GB every task gets
     assert job.run_usd_hour == pytest.approx(0.04048 + 2 * 0.004445 + 0.000111)
     assert job.idle_usd_month == 0
+    namespace = next(
+        r for r in report.resources if r.resource_type == "AWS::RedshiftServerless::Namespace"
+    )
+    assert namespace.cost_class is CostClass.HOURLY  # the admin secret Redshift keeps
+    assert namespace.idle_usd_month == pytest.approx(0.40)
     replication = running[("Ingestion", "AWS::DMS::ReplicationConfig")]
     assert replication.run_usd_hour == pytest.approx(1 * 0.25)  # its minimum, 1 DCU
     assert "up to $1.00/hour at 4 DCU" in replication.basis
@@ -183,6 +188,23 @@ def test_the_readme_cost_tables_come_from_the_command(
     every = estimate(sandbox_project.outdir)
     expected = opt_in_table(sandbox, every)
     assert _readme_block("opt-in-cost") == expected, f"README opt-in-cost block:\n{expected}"
+
+
+def test_the_readme_prose_figures_come_from_the_command(project: Synthesized) -> None:
+    """The totals and the stream's prices the README's prose quotes, outside the tables."""
+    sandbox = estimate(wait("sandbox-default"))
+    default = estimate(project.outdir)
+    text = README.read_text()
+    low, high = usd(sandbox.idle_usd_month), usd(default.idle_usd_month)
+    assert f"The default sandbox app idles at **{low} a month**" in text
+    assert f"(**{low} a month** in sandbox mode, {high}\nby default" in text
+    assert f"idle cost: {high} a month at us-east-1 list prices (DataLake" in text
+
+    def stream(report: CostReport) -> str:
+        return usd(next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream").idle_usd_month)
+
+    assert f"**One provisioned shard in sandbox mode** ({stream(sandbox)} a month)" in text
+    assert f"per stream-hour, {stream(default)} a month, before any data" in text
 
 
 # ----------------------------------------------------------------------------- the table
