@@ -60,6 +60,38 @@ def test_cfn_lint_finds_no_errors_in_any_template(all_apps: list[Synthesized]) -
     assert checked >= 15
 
 
+def _statements(template: dict) -> list[dict]:
+    found = []
+    for resource in template["Resources"].values():
+        properties = resource.get("Properties", {})
+        documents = [properties.get("PolicyDocument"), properties.get("KeyPolicy")]
+        documents += [p.get("PolicyDocument") for p in properties.get("Policies", [])]
+        for document in filter(None, documents):
+            statements = document.get("Statement", [])
+            found += statements if isinstance(statements, list) else [statements]
+    return found
+
+
+def test_every_s3_encryption_context_condition_admits_the_bucket_key(
+    all_apps: list[Synthesized],
+) -> None:
+    """The lake's buckets use S3 Bucket Keys, so S3 asks KMS with the bucket's ARN as the
+    encryption context, not the object's: a condition naming objects only would deny every
+    write in AWS (the emulator does not check it). Every such condition names a bucket."""
+    checked = 0
+    for app in all_apps:
+        for path in sorted(app.outdir.glob("*.template.json")):
+            for statement in _statements(json.loads(path.read_text())):
+                for operator in statement.get("Condition", {}).values():
+                    values = operator.get("kms:EncryptionContext:aws:s3:arn")
+                    if values is None:
+                        continue
+                    values = values if isinstance(values, list) else [values]
+                    checked += 1
+                    assert any("/" not in json.dumps(v) for v in values), (path.name, statement)
+    assert checked >= 10
+
+
 def test_the_report_lints_like_the_test(project: Synthesized) -> None:
     template = templates(project.outdir)[0]
     errors, warnings = lint_errors(template)

@@ -6,7 +6,8 @@ compute environment in the private subnets (no public IP), from an ECR image giv
 caller (nothing is built here), with a role that reaches one prefix of one lake zone and
 nothing else. EventBridge Scheduler starts a state machine whose task submits the job and
 waits for it (``.sync``); other workflows can submit it the same way with
-:meth:`BatchJob.submit_task`.
+:meth:`BatchJob.submit_task`. A failed run leaves a JSON record with its reason under
+``errors/<prefix>/`` of the zone, is alerted, and ends failed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ from ml_blueprints.constructs.ingestion.common import (
     SCHEDULE_ALLOWED,
     MonitoredStateMachine,
     StateMachineSchedule,
+    error_record,
     failure_path,
+    grant_error_record_encryption,
+    key_use_through_s3,
     require_prefix,
     valid_schedule,
 )
@@ -95,16 +99,29 @@ class BatchJob(Construct):
       ``log_retention_days`` (365).
     - ``schedule``: ``cron(0 2 * * ? *)`` (daily, 02:00 UTC) starts the state machine with
       EventBridge Scheduler (``None`` for no schedule). The state machine submits the job
-      and waits for it (``.sync``, retried twice on Batch's own errors); a failure is
-      published to ``alerts`` (a new :class:`AlertTopic` when not given) and recorded in
-      the execution; alarms on failed executions and dropped scheduled starts notify it.
+      and waits for it (``.sync``, retried twice on Batch's own errors). When the job (or
+      submitting it) fails, a JSON record of the failure (``jobName``, ``execution`` and
+      ``executionName``, ``executionInput``, ``startedAt``, ``failedAt`` and ``error``:
+      Step Functions' ``Error`` and ``Cause``, for a failed job Batch's description of it
+      with its status reason) is written to
+      ``errors/<prefix>/year=YYYY/month=MM/day=DD/<execution name>.json`` of the zone
+      (the run's start date), the failure is published to ``alerts`` (a new
+      :class:`AlertTopic` when not given; also when the record cannot be written), and the
+      execution ends failed (``BatchJobFailed``); alarms on failed executions and dropped
+      scheduled starts notify it.
+    - The state machine's role (named ``role_name``, or from the lake's exempt prefix when
+      the lake is in another stack: Step Functions writes the error record from outside
+      the VPC) may submit the job to its queue, put objects under ``errors/<prefix>/`` only
+      (``kms:GenerateDataKey`` on the lake key through S3 for them), publish to the alert
+      topic, and log and trace.
 
     The private subnets need the interface endpoints :data:`REQUIRED_ENDPOINTS` (added with
     ``network.add_interface_endpoints``; the Ingestion stack does it) or NAT.
 
     Attributes: ``compute_environment``, ``job_queue``, ``job_definition``, ``job_role``,
-    ``execution_role``, ``log_group``, ``security_group``, ``state_machine``, ``schedule``
-    (``None`` without one), ``data_prefix``, ``alerts``, ``alarms``.
+    ``execution_role``, ``log_group``, ``security_group``, ``state_machine``, ``role`` (the
+    state machine's), ``schedule`` (``None`` without one), ``data_prefix``,
+    ``error_prefix``, ``alerts``, ``alarms``.
     """
 
     @typed_props
@@ -131,6 +148,7 @@ class BatchJob(Construct):
         schedule: str | None = "cron(0 2 * * ? *)",
         job_name: str | None = None,
         alerts: AlertTopic | None = None,
+        role_name: str | None = None,
         log_retention_days: int = 365,
         removal_policy: cdk.RemovalPolicy = cdk.RemovalPolicy.RETAIN,
     ) -> None:
@@ -157,9 +175,11 @@ class BatchJob(Construct):
             job_name=job_name,
             log_retention_days=log_retention_days,
         )
+        role_name = lake.outside_role_name(self, "batch", role_name, owner="BatchJob")
         stack = cdk.Stack.of(self)
         bucket = lake.bucket(zone)
         self.data_prefix = prefix
+        self.error_prefix = f"errors/{prefix}"
         self.alerts = alerts or AlertTopic(self, "Alerts", removal_policy=removal_policy)
 
         self.security_group = ec2.SecurityGroup(
@@ -231,14 +251,12 @@ class BatchJob(Construct):
                 actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"],
                 resources=[objects],
             ),
-            iam.PolicyStatement(
-                sid="UseTheLakeKeyForItsPrefix",
-                actions=["kms:Decrypt", "kms:GenerateDataKey"],
-                resources=[lake.key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [objects]},
-                },
+            key_use_through_s3(
+                "UseTheLakeKeyForItsPrefix",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                lake.key,
+                bucket,
+                [objects],
             ),
         ):
             self.job_role.add_to_principal_policy(statement)
@@ -306,21 +324,32 @@ class BatchJob(Construct):
 
         self.job_name = job_name or re.sub(r"[^a-zA-Z0-9_-]", "-", id)[:100]
         submit = self.submit_task(self, "RunTheJob")
-        record = sfn.Pass(
+        # The whole error object, not its fields: a path that is absent (an error without a
+        # Cause) would fail the execution here, before the record and the alert.
+        describe_failure = sfn.Pass(
             self,
-            "RecordFailure",
-            comment="Keeps the error in the execution output for whoever looks next",
+            "DescribeTheFailure",
+            comment="What failed, when, and why: the error record's body",
             parameters={
+                "jobName": self.job_name,
+                "execution.$": "$$.Execution.Id",
+                "executionName.$": "$$.Execution.Name",
+                "executionInput.$": "$$.Execution.Input",
+                "startedAt.$": "$$.Execution.StartTime",
                 "failedAt.$": "$$.State.EnteredTime",
-                "Error.$": "$.error.Error",
-                "Cause.$": "$.error.Cause",
+                "error.$": "$.error",
             },
             result_path="$.failure",
         )
-        failure = failure_path(
-            self, self.alerts, "ml-blueprints batch job failed", "BatchJobFailed", record=record
+        record = error_record(
+            self, "KeepTheError", bucket=bucket, error_prefix=self.error_prefix, body="$.failure"
         )
-        submit.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+        describe_failure.next(
+            failure_path(
+                self, self.alerts, "ml-blueprints batch job failed", "BatchJobFailed", record=record
+            )
+        )
+        submit.add_catch(describe_failure, errors=["States.ALL"], result_path="$.error")
         self.machine = MonitoredStateMachine(
             self,
             "Machine",
@@ -331,8 +360,19 @@ class BatchJob(Construct):
             timeout=cdk.Duration.minutes(timeout_minutes * (attempts + 1) + 30),
             log_retention_days=log_retention_days,
             removal_policy=removal_policy,
+            role_name=role_name,
         )
         self.state_machine = self.machine.state_machine
+        self.role = self.machine.role
+        # Step Functions writes the error record from outside the VPC.
+        lake.admit_outside_role(self.role)
+        grant_error_record_encryption(self.role, bucket, lake.key, self.error_prefix)
+        acknowledge_wildcard_resources(
+            self.role.grants_policy,  # type: ignore[arg-type]
+            [f"{bucket.bucket_arn}/{self.error_prefix}/*"],
+            "Each failed run's record is named after its execution at run time; the wildcard "
+            "is this job's error prefix in one zone, and the only action is s3:PutObject.",
+        )
         self.schedule: StateMachineSchedule | None = None
         self.alarms = dict(self.machine.alarms)
         if schedule is not None:

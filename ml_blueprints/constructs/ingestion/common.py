@@ -1,8 +1,19 @@
-"""What the ingestion constructs share: key prefixes, schedules, the date path of a run.
+"""What the ingestion constructs share: key prefixes, schedules, the date path of a run,
+the failure path of a state machine and the record it keeps.
 
 Every ingestion construct lands data in one zone of a :class:`SecureDataLake` under a
 prefix of its own, partitioned by date (``year=YYYY/month=MM/day=DD``), and keeps what
-failed under ``errors/<prefix>/``, as the streaming layer does.
+failed under ``errors/<prefix>/`` with the reason, as the streaming layer does:
+DeviceIngestion the messages its rules could not deliver, OnPremisesSync DataSync's report
+of the files that failed, TableExport and BatchJob a JSON record of each failed run
+(:func:`error_record`).
+
+One exception: DatabaseReplication. DMS keeps no failed rows anywhere: an S3 target has no
+control tables (``awsdms_apply_exceptions`` exists on database targets only), and DMS
+writes nothing under ``errors/``. What it does with a row it cannot convert or apply, and
+where the reason goes (the replication's CloudWatch log group), is stated exactly in
+:class:`DatabaseReplication` and :data:`REPLICATION_SETTINGS
+<ml_blueprints.constructs.ingestion.database_replication.REPLICATION_SETTINGS>`.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -300,6 +312,65 @@ class MonitoredStateMachine(Construct):
             )
         }
         alerts.notify_on(*self.alarms.values())
+
+
+def error_record(
+    scope: Construct, id: str, *, bucket: s3.IBucket, error_prefix: str, body: str = "$"
+) -> tasks.CallAwsService:
+    """A task writing the JSON at ``body`` (a path of the state: the whole state by
+    default) to ``<error_prefix>/year=YYYY/month=MM/day=DD/<execution name>.json`` in
+    ``bucket`` (the run's start date), with the bucket's default encryption. The state
+    machine's role is granted ``s3:PutObject`` on ``<error_prefix>/*`` only; for the key,
+    see :func:`grant_error_record_encryption`. Give it to :func:`failure_path` as
+    ``record``."""
+    return tasks.CallAwsService(
+        scope,
+        id,
+        service="s3",
+        action="putObject",
+        iam_action="s3:PutObject",
+        parameters={
+            "Bucket": bucket.bucket_name,
+            "Key.$": dated_key(error_prefix, "$$.Execution.Name"),
+            "ContentType": "application/json",
+            "Body.$": f"States.JsonToString({body})",
+        },
+        iam_resources=[f"{bucket.bucket_arn}/{error_prefix}/*"],
+        result_path=sfn.JsonPath.DISCARD,
+    )
+
+
+def key_use_through_s3(
+    sid: str, actions: list[str], key: kms.IKey, bucket: s3.IBucket, objects: list[str]
+) -> iam.PolicyStatement:
+    """``actions`` on ``key`` through S3 only, for ``objects`` (ARN patterns) of ``bucket``.
+    The encryption context S3 gives KMS is the object's ARN, or, with S3 Bucket Keys (as
+    :class:`SecureDataLake` buckets have), the bucket's: both are allowed."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=actions,
+        resources=[key.key_arn],
+        conditions={
+            "StringEquals": {"kms:ViaService": f"s3.{cdk.Stack.of(bucket).region}.amazonaws.com"},
+            "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket.bucket_arn, *objects]},
+        },
+    )
+
+
+def grant_error_record_encryption(
+    role: iam.IRole, bucket: s3.IBucket, key: kms.IKey, error_prefix: str
+) -> None:
+    """Let ``role`` encrypt what :func:`error_record` writes: ``kms:GenerateDataKey`` on
+    ``key`` through S3 only, for ``bucket``, objects only under ``error_prefix``."""
+    role.add_to_principal_policy(
+        key_use_through_s3(
+            "EncryptTheErrorRecords",
+            ["kms:GenerateDataKey"],
+            key,
+            bucket,
+            [f"{bucket.bucket_arn}/{error_prefix}/*"],
+        )
+    )
 
 
 def failure_path(

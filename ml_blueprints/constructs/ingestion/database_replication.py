@@ -9,6 +9,10 @@ commit time and its operation (``I``/``U``/``D``), the changes in date folders
 credentials it reads from Secrets Manager, and encrypts with the lake key everywhere: its
 storage, the endpoints' settings, the objects it writes and its log group.
 
+Unlike the other ingestion paths it keeps nothing under ``errors/<prefix>/``: DMS has no S3
+location for rows it fails on. Their errors go to the replication's CloudWatch log group
+only, and the rows stay in the source (see :class:`DatabaseReplication`, "Failures").
+
 Creating the stack does not start the replication (nothing is billed until it runs):
 start it with ``aws dms start-replication --replication-config-arn <arn>
 --start-replication-type start-replication``.
@@ -31,7 +35,11 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge, acknowledge_wildcard_resources
-from ml_blueprints.constructs.ingestion.common import grant_secret_read, require_prefix
+from ml_blueprints.constructs.ingestion.common import (
+    grant_secret_read,
+    key_use_through_s3,
+    require_prefix,
+)
 from ml_blueprints.constructs.shared.alert_topic import AlertTopic
 from ml_blueprints.constructs.shared.defaults import (
     LOG_RETENTION,
@@ -179,6 +187,22 @@ class DatabaseReplication(Construct):
       account has them already (another stack, or DMS used before).
     - Alarms (to ``alerts``, a new :class:`AlertTopic` when not given): source or target
       latency above ``latency_alarm_seconds`` (600) and any error the replication logs.
+    - Failures, the one ingestion path with no ``errors/<prefix>/`` location: DMS keeps
+      no failed rows. An S3 target has no control tables (``awsdms_apply_exceptions``, where
+      DMS keeps failed changes, exists on database targets only), so the only record of a
+      failure and its reason is the replication's CloudWatch log group
+      (``dms-serverless-replication-<replication_id>``, encrypted with the lake key, kept
+      ``log_retention_days``, 365), whose error lines (``]E:``) raise the error alarm. With
+      :data:`REPLICATION_SETTINGS`: a row DMS cannot convert or apply is logged and not
+      written to the lake, and the replication goes on (``LOG_ERROR``); after 50 such
+      errors in one table that table is suspended (``SUSPEND_TABLE``: its changes stop
+      reaching the lake), as it is at once on a table-level error (its data or metadata);
+      after 50 table-level errors the replication stops (``STOP_TASK``). A value DMS
+      truncates (a LOB longer than its limited-LOB-mode size, 32 KB by default; S3 targets
+      have no full LOB mode) lands truncated, with a warning in the log that the error
+      alarm does not count. The rows themselves remain only in the source database:
+      reload a suspended table (``aws dms reload-replication-tables``) once the cause is
+      fixed.
     - ``replication_id``: ``mlbp-<unique id>`` (lowercase letters, digits, hyphens).
 
     Attributes: ``replication``, ``source_endpoint``, ``target_endpoint``,
@@ -367,14 +391,12 @@ class DatabaseReplication(Construct):
                 actions=["s3:ListBucket", "s3:GetBucketLocation"],
                 resources=[bucket.bucket_arn],
             ),
-            iam.PolicyStatement(
-                sid="EncryptWithTheLakeKey",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [objects]},
-                },
+            key_use_through_s3(
+                "EncryptWithTheLakeKey",
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                key,
+                bucket,
+                [objects],
             ),
         ):
             self.target_role.add_to_principal_policy(statement)
@@ -518,8 +540,15 @@ class DatabaseReplication(Construct):
         }
 
 
-#: Task settings: DMS logs every component; data errors are logged, a table with too many
-#: is suspended (and alarmed), never silently skipped; existing target objects are kept.
+#: Task settings: DMS logs every component; existing target objects are kept by the full
+#: load. Errors (see :class:`DatabaseReplication`, "Failures"): a row with a data error
+#: (conversion, bad data) or an apply error is logged to the replication's log group and
+#: not written to the lake (``LOG_ERROR``); the 50th data error in a table suspends it
+#: (``DataErrorEscalationPolicy``), a table-level error suspends it at once
+#: (``TableErrorPolicy``), and the 50th table-level error stops the replication
+#: (``TableErrorEscalationPolicy``); transient errors are retried without limit, every 5
+#: seconds backing off to 30 minutes. Nothing is written under ``errors/``: DMS has no S3
+#: location for failed rows.
 REPLICATION_SETTINGS: dict[str, object] = {
     "Logging": {"EnableLogging": True},
     "FullLoadSettings": {"TargetTablePrepMode": "DO_NOTHING"},

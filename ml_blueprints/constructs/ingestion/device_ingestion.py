@@ -20,7 +20,11 @@ from aws_cdk import aws_kinesis as kinesis
 from constructs import Construct
 
 from ml_blueprints.compliance import acknowledge_wildcard_resources
-from ml_blueprints.constructs.ingestion.common import PREFIX_ALLOWED, valid_prefix
+from ml_blueprints.constructs.ingestion.common import (
+    PREFIX_ALLOWED,
+    key_use_through_s3,
+    valid_prefix,
+)
 from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.validation import PropErrors, typed_props
@@ -164,14 +168,12 @@ class DeviceIngestion(Construct):
                 actions=["s3:PutObject"],
                 resources=[errors_objects],
             ),
-            iam.PolicyStatement(
-                sid="EncryptFailures",
-                actions=["kms:GenerateDataKey"],
-                resources=[lake.key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [errors_objects]},
-                },
+            key_use_through_s3(
+                "EncryptFailures",
+                ["kms:GenerateDataKey"],
+                lake.key,
+                bucket,
+                [errors_objects],
             ),
         ]
         if stream.encryption_key is not None:

@@ -32,6 +32,7 @@ from ml_blueprints.compliance import acknowledge_wildcard_resources
 from ml_blueprints.constructs.ingestion.common import (
     SCHEDULE_ALLOWED,
     grant_secret_read,
+    key_use_through_s3,
     require_prefix,
     valid_schedule,
 )
@@ -310,14 +311,12 @@ class OnPremisesSync(Construct):
                 ],
                 resources=objects,
             ),
-            iam.PolicyStatement(
-                sid="EncryptWithTheLakeKey",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[lake.key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": objects},
-                },
+            key_use_through_s3(
+                "EncryptWithTheLakeKey",
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                lake.key,
+                bucket,
+                objects,
             ),
         ):
             self.role.add_to_principal_policy(statement)

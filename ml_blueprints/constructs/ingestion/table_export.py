@@ -8,12 +8,16 @@ run exports exactly the changes since the last one:
 
 - The first run (and any run after a failed chain, see below) exports the whole table
   (``FULL_EXPORT``) and records its export time.
-- Every later run exports the changes since that time (``INCREMENTAL_EXPORT``, up to the
-  latest time DynamoDB has: incremental exports cover 15 minutes to 24 hours) and records
-  the new end. Windows chain without gap or overlap.
-- When DynamoDB refuses the incremental window (more than 24 hours since the last export,
-  e.g. after the schedule was paused, or a point-in-time recovery gap), the run falls back
-  to a full export: nothing is missed.
+- Every later run exports the changes since that time (``INCREMENTAL_EXPORT``) and records
+  the new end, so windows chain without gap or overlap. DynamoDB exports a period of 15
+  minutes to 24 hours only: a small function (``ml_blueprints/runtime/export_window.py``)
+  ends each window at the earlier of 24 hours after the recorded time and the latest time
+  the table's recovery period has (``DescribeContinuousBackups``). A run more than 24 hours
+  behind (a late or failed run, a paused schedule) exports one 24-hour window after another
+  until it has caught up; a run less than 15 minutes after the last export exports nothing.
+- When the recorded time is older than the table's earliest restorable time (recovery was
+  switched off, or no export for longer than the recovery period), or DynamoDB refuses the
+  window anyway, the run falls back to a full export: nothing is missed.
 
 Each export lands under ``<prefix>/year=YYYY/month=MM/day=DD/`` of the run's start (DynamoDB
 adds ``AWSDynamoDB/<export id>/`` with its manifests and data files), encrypted with the
@@ -24,30 +28,44 @@ alerts, and leaves the recorded time unchanged, so the next run covers what it m
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from ml_blueprints.compliance import acknowledge_wildcard_resources
+from ml_blueprints.compliance import acknowledge_rule, acknowledge_wildcard_resources
 from ml_blueprints.constructs.ingestion.common import (
     SCHEDULE_ALLOWED,
     MonitoredStateMachine,
     StateMachineSchedule,
     dated_key,
+    error_record,
     failure_path,
+    key_use_through_s3,
     require_prefix,
     valid_schedule,
 )
 from ml_blueprints.constructs.shared.alert_topic import AlertTopic
-from ml_blueprints.constructs.shared.defaults import LOG_RETENTION_ALLOWED, LOG_RETENTION_DAYS
+from ml_blueprints.constructs.shared.defaults import (
+    LOG_RETENTION,
+    LOG_RETENTION_ALLOWED,
+    LOG_RETENTION_DAYS,
+)
+from ml_blueprints.constructs.shared.managed_policy_role import ManagedPolicyRole
 from ml_blueprints.constructs.storage.secure_data_lake import SecureDataLake
 from ml_blueprints.validation import PropErrors, typed_props
 
+RUNTIME_DIR = Path(__file__).resolve().parents[2] / "runtime"
+#: The window function's module in ``ml_blueprints/runtime``.
+WINDOW_MODULE = "export_window"
 #: What the watermark parameter holds before the first export.
 NO_EXPORT_YET = "none"
 EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
@@ -75,7 +93,8 @@ class TableExport(Construct):
       since the previous, ``view_type`` ``NEW_AND_OLD_IMAGES``); False exports the whole
       table each run.
     - ``schedule``: ``rate(1 day)`` (a rate of at least one hour or a cron expression; with
-      ``incremental``, runs more than 24 hours apart fall back to full exports).
+      ``incremental``, a run more than 24 hours after the last export exports consecutive
+      windows of at most 24 hours until it has caught up).
     - ``export_format``: ``DYNAMODB_JSON`` (or ``ION``), SSE-KMS with the lake key.
     - ``prefix``: ``exports/<id in lower case>``; ``zone``: ``raw``.
     - The export is polled every ``poll_seconds`` (120); each call is retried on throttling
@@ -85,8 +104,12 @@ class TableExport(Construct):
       timed-out executions and one on dropped scheduled starts notify it too.
     - The state machine's role (named ``role_name``, or from the lake's exempt prefix when
       the lake is in another stack: DynamoDB writes the export from outside the VPC) may
-      export this table, describe its exports, write the prefix and its error prefix with
-      the lake key, and read and write the watermark parameter; nothing else.
+      export this table, describe its exports and its recovery period, write the prefix
+      and its error prefix with the lake key, read and write the watermark parameter, and
+      (with ``incremental``) invoke the window function; nothing else.
+    - With ``incremental``, the window function: Python, 128 MB, 30 s, reserved
+      concurrency 2, no network calls; its role writes its own log group (encrypted with
+      the lake key, kept ``log_retention_days``) only.
     - Logs at level ALL to a log group encrypted with the lake key, kept
       ``log_retention_days`` (365); X-Ray tracing.
 
@@ -95,7 +118,8 @@ class TableExport(Construct):
     alerted).
 
     Attributes: ``state_machine``, ``role``, ``watermark``, ``schedule``, ``data_prefix``,
-    ``error_prefix``, ``alerts``, ``alarms``.
+    ``error_prefix``, ``window_function`` (``None`` without ``incremental``), ``alerts``,
+    ``alarms``.
     """
 
     @typed_props
@@ -195,21 +219,7 @@ class TableExport(Construct):
             )
             return task
 
-        record = tasks.CallAwsService(
-            self,
-            "KeepTheError",
-            service="s3",
-            action="putObject",
-            iam_action="s3:PutObject",
-            parameters={
-                "Bucket": bucket.bucket_name,
-                "Key.$": dated_key(self.error_prefix, "$$.Execution.Name"),
-                "ContentType": "application/json",
-                "Body.$": "States.JsonToString($)",
-            },
-            iam_resources=[f"{bucket.bucket_arn}/{self.error_prefix}/*"],
-            result_path=sfn.JsonPath.DISCARD,
-        )
+        record = error_record(self, "KeepTheError", bucket=bucket, error_prefix=self.error_prefix)
         failure = failure_path(
             self,
             self.alerts,
@@ -306,7 +316,7 @@ class TableExport(Construct):
         save_incremental = save(
             "RecordTheIncrementalEnd",
             f"{described}.IncrementalExportSpecification.ExportToTime",
-        ).next(done)
+        )
         export_failed = sfn.Pass(
             self,
             "ExportFailed",
@@ -336,7 +346,47 @@ class TableExport(Construct):
         wait.next(describe)
         describe.next(finished)
 
+        self.window_function: lambda_.Function | None = None
+        invoke_resources: list[str] = []
         if incremental:
+            recovery = retried(
+                tasks.CallAwsService(
+                    self,
+                    "ReadTheRecoveryWindow",
+                    service="dynamodb",
+                    action="describeContinuousBackups",
+                    iam_action="dynamodb:DescribeContinuousBackups",
+                    parameters={"TableName": table.table_name},
+                    iam_resources=[table.table_arn],
+                    result_selector={"description.$": "$.ContinuousBackupsDescription"},
+                    result_path="$.recovery",
+                )
+            )
+            recovery.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+            self.window_function = self._window_function(
+                lake.key, log_retention_days, removal_policy
+            )
+            invoke_resources = [f"{self.window_function.function_arn}:*"]
+            window = tasks.LambdaInvoke(
+                self,
+                "PlanTheWindow",
+                lambda_function=self.window_function,
+                payload=sfn.TaskInput.from_object(
+                    {
+                        "lastEnd": sfn.JsonPath.string_at("$.watermark.value"),
+                        "recovery": sfn.JsonPath.object_at("$.recovery.description"),
+                    }
+                ),
+                payload_response_only=True,
+                result_path="$.window",
+            )
+            window.add_retry(
+                errors=["Lambda.TooManyRequestsException"],
+                interval=cdk.Duration.seconds(5),
+                max_attempts=3,
+                backoff_rate=2,
+            )
+            window.add_catch(failure, errors=["States.ALL"], result_path="$.error")
             changes = retried(
                 tasks.CallAwsService(
                     self,
@@ -348,7 +398,8 @@ class TableExport(Construct):
                         **common,
                         "ExportType": "INCREMENTAL_EXPORT",
                         "IncrementalExportSpecification": {
-                            "ExportFromTime": sfn.JsonPath.string_at("$.watermark.value"),
+                            "ExportFromTime": sfn.JsonPath.string_at("$.window.from"),
+                            "ExportToTime": sfn.JsonPath.string_at("$.window.to"),
                             "ExportViewType": view_type,
                         },
                     },
@@ -360,13 +411,27 @@ class TableExport(Construct):
             changes.add_catch(full, errors=list(WINDOW_REFUSED), result_path="$.windowRefused")
             changes.add_catch(failure, errors=["States.ALL"], result_path="$.error")
             changes.next(wait)
+            ready = (
+                sfn.Choice(self, "WindowReady?")
+                .when(sfn.Condition.string_equals("$.window.action", "INCREMENTAL"), changes)
+                .when(sfn.Condition.string_equals("$.window.action", "FULL"), full)
+                .otherwise(sfn.Succeed(self, "NothingToExportYet"))
+            )
+            recovery.next(window).next(ready)
+            # More than 24 hours behind: the next window at once, until caught up.
+            save_incremental.next(
+                sfn.Choice(self, "CaughtUp?")
+                .when(sfn.Condition.string_equals("$.window.next", "EXPORT_AGAIN"), read)
+                .otherwise(done)
+            )
             first = (
                 sfn.Choice(self, "FirstExport?")
                 .when(sfn.Condition.string_equals("$.watermark.value", NO_EXPORT_YET), full)
-                .otherwise(changes)
+                .otherwise(recovery)
             )
             definition = plan.next(read).next(first)
         else:
+            save_incremental.next(done)
             definition = plan.next(read).next(full)
 
         self.machine = MonitoredStateMachine(
@@ -394,23 +459,21 @@ class TableExport(Construct):
                 actions=["s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectAcl"],
                 resources=[objects[0]],
             ),
-            iam.PolicyStatement(
-                sid="EncryptWithTheLakeKey",
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=[lake.key.key_arn],
-                conditions={
-                    "StringEquals": {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"},
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": objects},
-                },
+            key_use_through_s3(
+                "EncryptWithTheLakeKey",
+                ["kms:GenerateDataKey", "kms:Decrypt"],
+                lake.key,
+                bucket,
+                objects,
             ),
         ):
             self.role.add_to_principal_policy(statement)
         acknowledge_wildcard_resources(
             self.role.grants_policy,  # type: ignore[arg-type]
-            [*objects, f"{table.table_arn}/export/*"],
+            [*objects, f"{table.table_arn}/export/*", *invoke_resources],
             "DynamoDB names each export's objects and the export itself at run time; the "
-            "wildcards are this export's prefix and error prefix in one zone, and the "
-            "exports of this one table.",
+            "wildcards are this export's prefix and error prefix in one zone, the exports of "
+            "this one table, and the versions of the export's own window function.",
         )
         self.schedule = StateMachineSchedule(
             self,
@@ -422,6 +485,54 @@ class TableExport(Construct):
             removal_policy=removal_policy,
         )
         self.alarms = {**self.machine.alarms, "ScheduleDropped": self.schedule.alarm}
+
+    def _window_function(
+        self, key: kms.IKey, log_retention_days: int, removal_policy: cdk.RemovalPolicy
+    ) -> lambda_.Function:
+        """``ml_blueprints/runtime/export_window.py``: computes the next incremental window
+        from the watermark and the table's recovery period. It calls nothing and reaches
+        nothing: its role may write its own log group only."""
+        log_group = logs.LogGroup(
+            self,
+            "WindowLogs",
+            encryption_key=key,
+            retention=LOG_RETENTION[log_retention_days],
+            removal_policy=removal_policy,
+        )
+        role = ManagedPolicyRole(
+            self,
+            "WindowRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Plans {self.node.path}'s incremental windows: writes its own logs only",
+        )
+        function = lambda_.Function(
+            self,
+            "WindowFunction",
+            description="Plans a DynamoDB incremental export's window (ml-blueprints)",
+            runtime=lambda_.Runtime.PYTHON_3_14,
+            handler=f"{WINDOW_MODULE}.handler",
+            code=lambda_.Code.from_asset(str(RUNTIME_DIR), exclude=["*", f"!{WINDOW_MODULE}.py"]),
+            memory_size=128,
+            timeout=cdk.Duration.seconds(30),
+            reserved_concurrent_executions=2,
+            role=role,
+            log_group=log_group,
+        )
+        log_group.grant_write(role)
+        acknowledge_rule(
+            function,
+            "LambdaInsideVPC",
+            "The function makes no network calls: it computes a time window from its input "
+            "and returns it to Step Functions.",
+        )
+        acknowledge_rule(
+            function,
+            "LambdaDLQ",
+            "Step Functions invokes the function synchronously; a dead-letter queue only "
+            "catches asynchronous invocations. Its failures are caught by the state machine "
+            "and written under the export's error prefix.",
+        )
+        return function
 
 
 def _point_in_time_recovery(table: dynamodb.ITableV2 | dynamodb.ITable) -> bool | None:

@@ -251,6 +251,27 @@ def test_a_table_in_another_stack_needs_the_lakes_exempt_role_prefix() -> None:
     TableExport(stack, "Named", table=table, lake=lake)  # a name is made from the prefix
 
 
+def test_a_batch_job_in_another_stack_needs_the_lakes_exempt_role_prefix() -> None:
+    """Step Functions writes the job's error records from outside the VPC: its role must be
+    one the lake's endpoint restriction exempts."""
+    app = cdk.App()
+    lake_stack = cdk.Stack(app, "Lake")
+    network = PrivateNetwork(lake_stack, "Network")
+    lake = SecureDataLake(
+        lake_stack, "Lake", vpc_endpoint=network.s3_endpoint, exempt_role_name_prefixes=["svc-"]
+    )
+    stack = cdk.Stack(app, "Other")
+    with pytest.raises(ValueError, match="batch_role_name='other-batch': a name starting with"):
+        BatchJob(stack, "Job", image=IMAGE, lake=lake, network=network, role_name="other-batch")
+    named = BatchJob(stack, "Named", image=IMAGE, lake=lake, network=network)
+    role = named.role.node.default_child
+    assert isinstance(role, cdk.CfnResource)
+    assert stack.resolve(role.role_name).startswith("svc-batch-")  # type: ignore[attr-defined]
+    bare = SecureDataLake(cdk.Stack(app, "Bare"), "Lake", vpc_endpoint=network.s3_endpoint)
+    with pytest.raises(ValueError, match="batch_role_name=None: a name starting with"):
+        BatchJob(cdk.Stack(app, "Third"), "Job", image=IMAGE, lake=bare, network=network)
+
+
 @pytest.mark.parametrize(
     ("expression", "ok"),
     [
