@@ -50,9 +50,17 @@ def global_table_customer_managed_key(properties: Properties) -> bool:
         return False
     replicas = _replicas(properties)
     return replicas is not None and all(
-        is_reference_or_nonempty(get_path(replica, "SSESpecification", "KMSMasterKeyId"))
+        _customer_managed(get_path(replica, "SSESpecification", "KMSMasterKeyId"))
         for replica in replicas
     )
+
+
+def _customer_managed(key_id: Any) -> bool:
+    """A key reference or a key id, ARN or alias that is not an AWS-managed ``alias/aws/``
+    one (``alias/aws/dynamodb``, by name or ARN)."""
+    if not is_reference_or_nonempty(key_id):
+        return False
+    return not (isinstance(key_id, str) and ("alias/aws/" in key_id))
 
 
 RULES: tuple[Rule, ...] = (

@@ -147,6 +147,12 @@ BAD: dict[str, list[tuple[str, str, Any]]] = {
     ],
     "DynamoDBGlobalTableCustomerManagedKey": [
         ("replica without key", "Replicas.0.SSESpecification", ...),
+        ("aws-managed alias", "Replicas.0.SSESpecification.KMSMasterKeyId", "alias/aws/dynamodb"),
+        (
+            "aws-managed alias arn",
+            "Replicas.0.SSESpecification.KMSMasterKeyId",
+            "arn:aws:kms:us-east-1:123456789012:alias/aws/dynamodb",
+        ),
         ("owned key", "SSESpecification.SSEEnabled", False),
         ("no sse", "SSESpecification", ...),
     ],

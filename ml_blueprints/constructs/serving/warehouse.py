@@ -137,7 +137,8 @@ class Warehouse(Construct):
     - A Spectrum role attached to the namespace that can read only the ``spectrum_zones``
       (``curated``, ``analytics``) and the ``catalog_database_name`` Glue database's
       tables, named with the lake's exempt prefix (Spectrum reads S3 from outside the VPC),
-      and assumable by Redshift only for this workgroup's database users.
+      and assumable by Redshift only for this account's Serverless database users (the
+      workgroup's id cannot be named: it would make a dependency cycle).
     - External schema ``external_schema_name`` (``lake``) over the Glue database, created
       at deploy time (and dropped when removed) by :class:`SetupFunction`.
     - ``removal_policy``: RETAIN for the namespace (the data) and the key.
@@ -332,10 +333,15 @@ class Warehouse(Construct):
         role_name: str | None,
     ) -> ManagedPolicyRole:
         stack = cdk.Stack.of(self)
+        # A Serverless database user is dbuser:serverless-<account id>-<workgroup id>/<user>
+        # (https://docs.aws.amazon.com/redshift/latest/mgmt/authorizing-redshift-service-database-users.html).
+        # The workgroup's id is only known once it exists, and the workgroup needs the
+        # namespace, which needs this role: the trust names every Serverless database user of
+        # this account and region, the narrowest condition without a dependency cycle.
         database_users = stack.format_arn(
             service="redshift",
             resource="dbuser",
-            resource_name=f"{self.workgroup_name}/*",
+            resource_name=f"serverless-{stack.account}-*/*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
         role = ManagedPolicyRole(

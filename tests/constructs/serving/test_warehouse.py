@@ -260,7 +260,7 @@ def test_spectrum_reads_only_the_curated_and_analytics_zones_and_the_catalog_dat
     )
 
 
-def test_only_redshift_for_this_workgroups_users_can_assume_spectrum(
+def test_only_redshift_for_this_accounts_serverless_users_can_assume_spectrum(
     sandbox_project: Synthesized,
 ) -> None:
     _, role = _by_prefix(sandbox_project, "Serving", "AWS::IAM::Role", "WarehouseSpectrumRole")
@@ -277,7 +277,7 @@ def test_only_redshift_for_this_workgroups_users_can_assume_spectrum(
                             "",
                             [
                                 "arn:", PARTITION, ":redshift:", REGION, ":", ACCOUNT,
-                                ":dbuser:mlbp-sbx-warehouse/*",
+                                ":dbuser:serverless-", ACCOUNT, "-*/*",
                             ],
                         ]
                     }
