@@ -208,6 +208,7 @@ RUN_LAST = (
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Move the tests of :data:`RUN_LAST` to the end, in their order."""
+
     def file_of(item: pytest.Item) -> str:
         return item.nodeid.split("::", 1)[0]
 

@@ -201,7 +201,11 @@ def test_the_readme_prose_figures_come_from_the_command(project: Synthesized) ->
     assert f"idle cost: {high} a month at us-east-1 list prices (DataLake" in text
 
     def stream(report: CostReport) -> str:
-        return usd(next(r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream").idle_usd_month)
+        return usd(
+            next(
+                r for r in report.resources if r.resource_type == "AWS::Kinesis::Stream"
+            ).idle_usd_month
+        )
 
     assert f"**One provisioned shard in sandbox mode** ({stream(sandbox)} a month)" in text
     assert f"per stream-hour, {stream(default)} a month, before any data" in text
