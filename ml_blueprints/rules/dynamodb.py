@@ -57,10 +57,33 @@ def global_table_customer_managed_key(properties: Properties) -> bool:
 
 def _customer_managed(key_id: Any) -> bool:
     """A key reference or a key id, ARN or alias that is not an AWS-managed ``alias/aws/``
-    one (``alias/aws/dynamodb``, by name or ARN)."""
+    one (``alias/aws/dynamodb``, by name or ARN, literal or built with ``Fn::Join`` or
+    ``Fn::Sub`` as ``kms.Alias.from_alias_name(...).key_arn`` synthesizes it)."""
     if not is_reference_or_nonempty(key_id):
         return False
-    return not (isinstance(key_id, str) and ("alias/aws/" in key_id))
+    text = _literal_text(key_id)
+    return text is None or not (text.startswith("alias/aws/") or ":alias/aws/" in text)
+
+
+def _literal_text(value: Any) -> str | None:
+    """The literal characters of a string, an ``Fn::Join`` of them or an ``Fn::Sub``
+    template, with each reference inside replaced by a NUL (so it cannot complete a
+    literal); ``None`` for other intrinsics (``Ref``, ``Fn::GetAtt``, ...)."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    [(function, argument)] = value.items()
+    if function == "Fn::Sub":
+        template = argument[0] if isinstance(argument, list) and argument else argument
+        return template if isinstance(template, str) else None
+    if function == "Fn::Join" and isinstance(argument, list) and len(argument) == 2:
+        delimiter, parts = argument
+        if isinstance(delimiter, str) and isinstance(parts, list):
+            return delimiter.join(
+                text if (text := _literal_text(part)) is not None else "\0" for part in parts
+            )
+    return None
 
 
 RULES: tuple[Rule, ...] = (

@@ -153,6 +153,30 @@ BAD: dict[str, list[tuple[str, str, Any]]] = {
             "Replicas.0.SSESpecification.KMSMasterKeyId",
             "arn:aws:kms:us-east-1:123456789012:alias/aws/dynamodb",
         ),
+        (
+            # kms.Alias.from_alias_name(stack, ..., "alias/aws/dynamodb").key_arn
+            "aws-managed alias arn joined",
+            "Replicas.0.SSESpecification.KMSMasterKeyId",
+            {
+                "Fn::Join": [
+                    "",
+                    [
+                        "arn:",
+                        {"Ref": "AWS::Partition"},
+                        ":kms:",
+                        {"Ref": "AWS::Region"},
+                        ":",
+                        {"Ref": "AWS::AccountId"},
+                        ":alias/aws/dynamodb",
+                    ],
+                ]
+            },
+        ),
+        (
+            "aws-managed alias arn substituted",
+            "Replicas.0.SSESpecification.KMSMasterKeyId",
+            {"Fn::Sub": "arn:${AWS::Partition}:kms:${AWS::Region}::alias/aws/dynamodb"},
+        ),
         ("owned key", "SSESpecification.SSEEnabled", False),
         ("no sse", "SSESpecification", ...),
     ],
@@ -284,6 +308,28 @@ def test_every_rule_fires_on_a_bad_resource(
     assert not rule.check(bad)
     template = {"Resources": {"Bad": {"Type": rule.resource_type, "Properties": bad}}}
     assert rule.finding in {f.rule.finding for f in evaluate(template)}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"Fn::GetAtt": ["ResultsKey", "Arn"]},
+        {"Ref": "ResultsKey"},
+        "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "alias/team-results",
+        "alias/aws-team/results",
+        "arn:aws:kms:eu-west-1:111122223333:alias/team-results",
+        {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":kms:eu-west-1::alias/team"]]},
+        {"Fn::Sub": ["arn:${P}:kms:eu-west-1::key/${K}", {"P": "aws", "K": {"Ref": "Key"}}]},
+    ],
+    ids=json.dumps,
+)
+def test_the_global_table_key_rule_accepts_customer_managed_keys(
+    key: Any, all_apps: list[Synthesized]
+) -> None:
+    [rule] = [r for r in RULES if r.name == "DynamoDBGlobalTableCustomerManagedKey"]
+    good = _good(all_apps, rule.resource_type, rule.name)
+    assert rule.check(_set(good, "Replicas.0.SSESpecification.KMSMasterKeyId", key))
 
 
 def test_evaluate_checks_only_the_types_it_knows_and_names_each_resource() -> None:
