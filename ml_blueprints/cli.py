@@ -120,6 +120,8 @@ def _report(args: argparse.Namespace) -> int:
         report = compliance_report(outdir)
     except FileNotFoundError as error:
         raise CommandError(str(error)) from None
+    except ValueError as error:  # ReportError (a ValueError): corrupt validation-report.json
+        raise CommandError(str(error)) from None
     if args.format == "json":
         print(json.dumps(report, indent=2))
     else:
@@ -163,7 +165,7 @@ def _diagram(args: argparse.Namespace) -> int:
 
 def _smoke(args: argparse.Namespace) -> int:
     import boto3
-    from botocore.exceptions import ProfileNotFound
+    from botocore.exceptions import BotoCoreError
 
     from ml_blueprints.smoke import EMULATOR_GAPS, PASSED, SKIPPED, Smoke, SmokeError, table
 
@@ -178,7 +180,7 @@ def _smoke(args: argparse.Namespace) -> int:
         )
     try:
         session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    except ProfileNotFound as error:
+    except BotoCoreError as error:  # ProfileNotFound, ConfigParseError, ...
         raise CommandError(str(error)) from None
 
     def progress(line: str) -> None:
@@ -197,12 +199,17 @@ def _smoke(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CommandError(str(error)) from None
+    except BotoCoreError as error:
+        raise CommandError(str(error)) from None
     print(f"smoke test of mlbp-{args.stack}-* (run {smoke.run.run_id})", file=sys.stderr)
     try:
         run = smoke.execute()
     except SmokeError as error:
         print(table(smoke.run.stages))
         raise CommandError(f"{error.stage}: {error.message}", error.exit_code) from None
+    except BotoCoreError as error:  # e.g. a malformed AWS_CONFIG_FILE, read at first client
+        print(table(smoke.run.stages))
+        raise CommandError(f"{type(error).__name__}: {error}") from None
     print(table(run.stages))
     return 0 if all(s.status in (PASSED, SKIPPED) for s in run.stages) else 1
 

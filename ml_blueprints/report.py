@@ -51,7 +51,30 @@ def read_validation_report(outdir: Path) -> ValidationSummary:
         raise FileNotFoundError(
             f"{report_file} is missing: the app did not run the compliance rule packs"
         )
-    report = json.loads(report_file.read_text())
+    try:
+        report = json.loads(report_file.read_text())
+    except IsADirectoryError:
+        raise ReportError(f"{report_file}: is a directory, not a JSON file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ReportError(f"{report_file}: cannot be read ({error})") from None
+    except json.JSONDecodeError as error:
+        raise ReportError(f"{report_file}: not valid JSON ({error}): rerun `make synth`") from None
+    try:
+        return _summary(report)
+    except (AttributeError, KeyError, TypeError) as error:
+        raise ReportError(
+            f"{report_file}: not a CDK validation report ({type(error).__name__}: {error}): "
+            "rerun `make synth`"
+        ) from None
+
+
+class ReportError(ValueError):
+    """``validation-report.json`` exists but cannot be read as a validation report."""
+
+
+def _summary(report: object) -> ValidationSummary:
+    if not isinstance(report, dict):
+        raise TypeError(f"the top level is a {type(report).__name__}, not an object")
     summary = ValidationSummary(open_findings={pack: [] for pack in RULE_PACKS})
     for plugin in report.get("pluginReports", []):
         pack = plugin.get("pluginName", "?")

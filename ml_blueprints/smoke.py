@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import math
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,13 @@ PASSED, FAILED, SKIPPED = "pass", "FAIL", "skip"
 EXIT_PASSED, EXIT_FAILED, EXIT_PRECONDITION = 0, 1, 2
 REAL_TIME_OUTPUTS = ("StreamName", "DeliveryStreamName", "RawPrefix", "ErrorPrefix")
 ANALYTICS_OUTPUTS = ("DatabaseName", "WorkGroupName", "RawCrawlerName")
+#: At most this many events per run (``records``).
+MAX_RECORDS = 10_000
+#: Kinesis PutRecords limits: records and bytes (data plus partition keys) per call.
+PUT_RECORDS_MAX_COUNT = 500
+PUT_RECORDS_MAX_BYTES = 5 * 1024 * 1024
+#: Attempts per chunk for records the stream marks failed (throttled) before giving up.
+PUT_RECORDS_ATTEMPTS = 4
 
 #: Stages a local MiniStack emulator cannot run, with the reason (``smoke --emulator``
 #: reports them skipped, never passed). Everything else runs as against AWS.
@@ -119,6 +127,23 @@ def _records(body: bytes) -> list[bytes]:
     return [line for line in body.splitlines() if line.strip()]
 
 
+def _chunks(entries: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """``entries`` in PutRecords calls of at most 500 records and 5 MB each."""
+    chunk: list[dict[str, Any]] = []
+    size = 0
+    for entry in entries:
+        entry_size = len(entry["Data"]) + len(entry["PartitionKey"].encode())
+        if chunk and (
+            len(chunk) >= PUT_RECORDS_MAX_COUNT or size + entry_size > PUT_RECORDS_MAX_BYTES
+        ):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(entry)
+        size += entry_size
+    if chunk:
+        yield chunk
+
+
 class Smoke:
     """One smoke run against the stacks of environment ``env_name``.
 
@@ -127,6 +152,9 @@ class Smoke:
     ``endpoint_url`` sends every call there (a local emulator; default: AWS);
     ``unsupported`` names stages to report as skipped with the reason instead of running
     them (:data:`EMULATOR_GAPS` for MiniStack; default none).
+
+    ``records`` is 2 to :data:`MAX_RECORDS` (10000); ``timeout`` and ``poll_seconds`` are
+    finite positive seconds. Anything else raises :class:`ValueError`.
     """
 
     def __init__(
@@ -144,10 +172,14 @@ class Smoke:
         endpoint_url: str | None = None,
         unsupported: Mapping[str, str] | None = None,
     ) -> None:
-        if records < 2:
-            raise ValueError(f"records={records!r}: at least 2 (good and malformed ones)")
-        if timeout <= 0:
-            raise ValueError(f"timeout={timeout!r}: a positive number of seconds")
+        if not 2 <= records <= MAX_RECORDS:
+            raise ValueError(
+                f"records={records!r}: at least 2 (good and malformed ones) and at most "
+                f"{MAX_RECORDS}"
+            )
+        for name, value in (("timeout", timeout), ("poll", poll_seconds)):
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name}={value!r}: a finite positive number of seconds")
         self.session = session
         self.env_name = env_name
         self.timeout = timeout
@@ -250,16 +282,35 @@ class Smoke:
                 {"Data": f"not json smoke-{run}-bad-{i}".encode(), "PartitionKey": f"{run}-bad-{i}"}
             )
         kinesis = self._client("kinesis")
-        for attempt in range(4):
-            answer = kinesis.put_records(StreamName=stream, Records=entries)
-            failed = [
-                e for e, r in zip(entries, answer["Records"], strict=True) if "ErrorCode" in r
-            ]
-            if not failed:
-                return f"{self.run.good} good + {self.run.bad} malformed records (run {run})"
-            entries = failed
-            self.sleep(2**attempt)
-        raise SmokeError("write", f"{len(entries)} records still throttled after 4 attempts")
+        calls = 0
+        for chunk in _chunks(entries):
+            pending = chunk
+            for attempt in range(PUT_RECORDS_ATTEMPTS):
+                answer = kinesis.put_records(StreamName=stream, Records=pending)
+                calls += 1
+                if not answer.get("FailedRecordCount", 0) and not any(
+                    "ErrorCode" in r for r in answer["Records"]
+                ):
+                    break
+                pending = [
+                    e for e, r in zip(pending, answer["Records"], strict=True) if "ErrorCode" in r
+                ]
+                if not pending:
+                    break
+                if attempt + 1 < PUT_RECORDS_ATTEMPTS:
+                    self.sleep(2**attempt)
+            else:
+                codes = sorted(
+                    {r.get("ErrorCode", "?") for r in answer["Records"] if "ErrorCode" in r}
+                )
+                raise SmokeError(
+                    "write",
+                    f"{len(pending)} records still failed after {PUT_RECORDS_ATTEMPTS} "
+                    f"attempts ({', '.join(codes)})",
+                )
+        return (
+            f"{self.run.good} good + {self.run.bad} malformed records in {calls} calls (run {run})"
+        )
 
     def _wait(self, stage: str, done: Callable[[], tuple[bool, str]]) -> str:
         deadline = self.clock() + self.timeout

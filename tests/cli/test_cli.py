@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,3 +70,23 @@ def test_report_without_a_synth(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err.strip() == (
         f"error: {tmp_path}/ holds no synthesized app: run `make synth` first"
     )
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "expected"),
+    [
+        (lambda f: f.write_text('{"pluginReports": ['), "not valid JSON"),
+        (lambda f: f.write_text("[1, 2]"), "not a CDK validation report"),
+        (lambda f: f.mkdir(), "is a directory"),
+    ],
+    ids=["truncated", "wrong-shape", "directory"],
+)
+def test_report_on_a_corrupt_validation_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], corrupt: Any, expected: str
+) -> None:
+    (tmp_path / "manifest.json").write_text("{}")
+    corrupt(tmp_path / "validation-report.json")
+    assert cli.main(["report", "--outdir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error:")
+    assert f"{tmp_path / 'validation-report.json'}: " in err and expected in err

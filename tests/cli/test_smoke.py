@@ -284,10 +284,24 @@ def test_a_stage_that_times_out_says_which_and_what_it_saw(aws: boto3.Session) -
 
 
 def test_no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_CREDENTIAL_EXPIRATION",
+    ):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    (tmp_path / "credentials").write_text("")
+    (tmp_path / "config").write_text("")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(SmokeError, match="no AWS credentials") as error:
         _smoke(boto3.Session(region_name=REGION)).execute()
@@ -351,3 +365,78 @@ def test_the_command_prints_the_table_and_a_one_line_reason(
 def test_bad_arguments_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["smoke", "--records", "1", "--region", REGION]) == 2
     assert "records=1: at least 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--timeout", "nan"], "error: timeout=nan: a finite positive number of seconds"),
+        (["--timeout", "inf"], "error: timeout=inf: a finite positive number of seconds"),
+        (["--timeout", "-1"], "error: timeout=-1.0: a finite positive number of seconds"),
+        (["--poll", "nan"], "error: poll=nan: a finite positive number of seconds"),
+        (["--poll", "inf"], "error: poll=inf: a finite positive number of seconds"),
+        (["--poll", "-1"], "error: poll=-1.0: a finite positive number of seconds"),
+        (["--poll", "0"], "error: poll=0.0: a finite positive number of seconds"),
+        (
+            ["--records", "10001"],
+            "error: records=10001: at least 2 (good and malformed ones) and at most 10000",
+        ),
+    ],
+)
+def test_each_bad_argument_is_one_error_line(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], expected: str
+) -> None:
+    assert cli.main(["smoke", "--region", REGION, *arguments]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [expected]
+
+
+def test_records_are_written_in_calls_of_at_most_500(aws: boto3.Session) -> None:
+    _deploy_real_time(aws)
+    smoke = _smoke(aws)
+    smoke.run.good, smoke.run.bad = 960, 240
+    real = smoke._client("kinesis")
+    calls: list[int] = []
+
+    class Recording:
+        def put_records(self, **kwargs: Any) -> Any:
+            calls.append(len(kwargs["Records"]))
+            return real.put_records(**kwargs)
+
+    smoke._client = lambda service: Recording()  # type: ignore[method-assign]
+    assert "in 3 calls" in smoke._write(STREAM)
+    assert calls == [500, 500, 200]
+
+
+def test_failed_records_are_retried_then_fail_clearly(aws: boto3.Session) -> None:
+    smoke = _smoke(aws)
+    sent: list[int] = []
+
+    class Throttled:
+        def put_records(self, **kwargs: Any) -> Any:
+            records = kwargs["Records"]
+            sent.append(len(records))
+            answer = [{"SequenceNumber": "1", "ShardId": "s"} for _ in records]
+            answer[0] = {"ErrorCode": "ProvisionedThroughputExceededException"}
+            return {"FailedRecordCount": 1, "Records": answer}
+
+    smoke._client = lambda service: Throttled()  # type: ignore[method-assign]
+    with pytest.raises(SmokeError, match="1 records still failed after 4 attempts"):
+        smoke._write(STREAM)
+    assert sent == [10, 1, 1, 1]
+
+
+def test_a_malformed_aws_config_file_is_one_error_line(
+    aws: boto3.Session,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[default\nregion = eu-west-1\n[[[\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    assert cli.main(["smoke", "--region", REGION, "--timeout", "1", "--poll", "0.01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error:") and "config" in err[-1]
+    assert sum(line.startswith("error:") for line in err) == 1
+    assert not any("Traceback" in line for line in err)
