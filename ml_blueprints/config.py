@@ -7,6 +7,7 @@ booleans accept ``true/false/yes/no/1/0`` and numbers accept their decimal text.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -70,10 +71,11 @@ CONTEXT_KEYS: dict[str, str] = {
     "holding that user's password",
 }
 
-_ENV_NAME = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
-_ACCOUNT = re.compile(r"^\d{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
+# Matched with ``fullmatch``: ``$`` would also match before a trailing newline ("prod\n").
+_ENV_NAME = re.compile(r"[a-z][a-z0-9-]{0,15}")
+_ACCOUNT = re.compile(r"\d{12}")
+_REGION = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d")
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
 ON_DEMAND = "on-demand"
 MAX_STREAM_SHARDS = 500
 MAX_BUDGET_USD = 1_000_000
@@ -81,6 +83,23 @@ _TRUE = {"true", "yes", "1"}
 _FALSE = {"false", "no", "0"}
 
 PROJECT_TAG = "ml-blueprints"
+
+#: Context keys that belong to the CDK itself (feature flags in cdk.json, what the CLI adds,
+#: lookups cached in cdk.context.json), not to this app. Any key with ``:`` or ``/`` in it or
+#: starting with ``@`` is one too ("@aws-cdk/core:...", "aws:cdk:enable-path-metadata",
+#: "availability-zones:account=...:region=...").
+_CDK_KEY_PREFIXES = ("@aws-cdk/", "@aws-cdk-containers/", "aws:cdk:", "aws-cdk:", "cdk-")
+_CDK_KEYS = frozenset({"acknowledged-issue-numbers", "cli-telemetry"})
+
+
+def _is_cdk_key(key: str) -> bool:
+    return (
+        key in _CDK_KEYS
+        or key.startswith(_CDK_KEY_PREFIXES)
+        or key.startswith("@")
+        or ":" in key
+        or "/" in key
+    )
 
 
 @dataclass(frozen=True)
@@ -201,14 +220,18 @@ def _as_int(raw: Any, key: str, errors: PropErrors) -> int | None:
 def settings_from_context(node: Node) -> Settings:
     """Read and validate :class:`Settings` from ``node``'s CDK context.
 
-    Raises one ``ValueError`` naming every bad key, its value and what is allowed.
+    Raises one ``ValueError`` naming every bad key, its value and what is allowed: also
+    every key that is neither one of :data:`CONTEXT_KEYS` nor the CDK's own (with the
+    closest known key as a suggestion), and every value with leading or trailing whitespace.
     """
     errors = PropErrors("CDK context")
     defaults = Settings()
     values: dict[str, Any] = {}
+    context = node.get_all_context()
+    refused = _check_keys_and_whitespace(context, errors)
 
     def get(key: str) -> Any:
-        return node.try_get_context(key)
+        return None if key in refused else node.try_get_context(key)
 
     patterns = {
         "env_name": (
@@ -223,7 +246,8 @@ def settings_from_context(node: Node) -> Settings:
         if raw is None:
             continue
         text = str(raw) if key == "account" and isinstance(raw, int) else raw
-        if errors.require(isinstance(text, str) and bool(pattern.match(text)), key, raw, allowed):
+        ok = isinstance(text, str) and bool(pattern.fullmatch(text))
+        if errors.require(ok, key, raw, allowed):
             values[key] = text
 
     for key in ("sandbox", "emr", "ml_notebook", "ml_endpoint", "governance", "warehouse"):
@@ -278,6 +302,24 @@ def settings_from_context(node: Node) -> Settings:
     return Settings(**values)
 
 
+def _check_keys_and_whitespace(context: dict[str, Any], errors: PropErrors) -> set[str]:
+    """Record every key that is neither the app's nor the CDK's (a typo such as ``sandbx``
+    would otherwise be ignored silently, with its default in force) and every value of the
+    app's with leading or trailing whitespace (``"prod\\n"`` from a script would otherwise fail
+    deep inside the CDK). Returns the app's keys refused here, so they are not checked again."""
+    refused: set[str] = set()
+    for key, raw in context.items():
+        if key in CONTEXT_KEYS:
+            if isinstance(raw, str) and raw != raw.strip():
+                errors.add(key, raw, "no leading or trailing whitespace (spaces, tabs, newlines)")
+                refused.add(key)
+        elif not _is_cdk_key(key):
+            close = difflib.get_close_matches(key, list(CONTEXT_KEYS), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "see the README for the keys"
+            errors.add(key, raw, f"not a context key of this app ({hint})")
+    return refused
+
+
 def _read_governance(get: Any, values: dict[str, Any], errors: PropErrors) -> None:
     """``budget_usd``, ``budget_emails`` and ``stream_shards`` into ``values``."""
     amount = get("budget_usd")
@@ -303,7 +345,7 @@ def _read_governance(get: Any, values: dict[str, Any], errors: PropErrors) -> No
         if errors.require(
             isinstance(listed, list | tuple)
             and len(listed) <= 10
-            and all(isinstance(e, str) and _EMAIL.match(e) for e in listed),
+            and all(isinstance(e, str) and _EMAIL.fullmatch(e) for e in listed),
             "budget_emails",
             emails,
             "up to 10 comma-separated e-mail addresses, e.g. ops@example.com,fin@example.com",
@@ -325,9 +367,9 @@ def _read_governance(get: Any, values: dict[str, Any], errors: PropErrors) -> No
             values["stream_shards"] = count
 
 
-_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+$")
-_AGENT_ARN = re.compile(r"^arn:aws[a-z-]*:datasync:[a-z0-9-]+:\d{12}:agent/agent-[0-9a-z]{17}$")
-_SHARE = re.compile(r"^(?P<scheme>nfs|smb)://(?P<server>[A-Za-z0-9.-]+)(?P<path>/[^\s]*)$")
+_SECRET_ARN = re.compile(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+")
+_AGENT_ARN = re.compile(r"arn:aws[a-z-]*:datasync:[a-z0-9-]+:\d{12}:agent/agent-[0-9a-z]{17}")
+_SHARE = re.compile(r"(?P<scheme>nfs|smb)://(?P<server>[A-Za-z0-9.-]+)(?P<path>/[^\s]*)")
 
 
 def _read_ingestion(get: Any, values: dict[str, Any], errors: PropErrors) -> None:
@@ -350,7 +392,7 @@ def _read_ingestion(get: Any, values: dict[str, Any], errors: PropErrors) -> Non
         if raw is not None and errors.require(
             isinstance(raw, str) and raw.strip() != "", key, raw, "a non-empty string"
         ):
-            values[key] = raw.strip()
+            values[key] = raw
     port = get("dms_source_port")
     if port is not None:
         parsed = _as_int(port, "dms_source_port", PropErrors("dms_source_port"))
@@ -371,9 +413,9 @@ def _read_ingestion(get: Any, values: dict[str, Any], errors: PropErrors) -> Non
     for key, (pattern, allowed) in patterns.items():
         raw = get(key)
         if raw is not None and errors.require(
-            isinstance(raw, str) and bool(pattern.match(raw.strip())), key, raw, allowed
+            isinstance(raw, str) and bool(pattern.fullmatch(raw)), key, raw, allowed
         ):
-            values[key] = raw.strip()
+            values[key] = raw
     if values.get("dms"):
         missing = [
             key

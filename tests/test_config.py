@@ -120,3 +120,92 @@ def test_the_warehouse_switch_widens_the_network_to_three_azs() -> None:
     assert "warehouse" in CONTEXT_KEYS
     with pytest.raises(ValueError, match="warehouse='maybe': a boolean"):
         _settings(warehouse="maybe")
+
+
+@pytest.mark.parametrize(
+    ("key", "suggestion"),
+    [("sandbx", "sandbox"), ("envname", "env_name"), ("max_az", "max_azs")],
+)
+def test_an_unknown_key_is_refused_with_the_closest_known_key(key: str, suggestion: str) -> None:
+    with pytest.raises(ValueError, match=r"^CDK context: invalid prop:") as error:
+        _settings(**{key: "true"})
+    assert f"{key}='true': not a context key of this app (did you mean {suggestion}?)" in str(
+        error.value
+    )
+
+
+def test_an_unknown_key_unlike_any_known_one_points_to_the_readme() -> None:
+    with pytest.raises(ValueError, match=r"zzzzzz='1': not a context key of this app \(see"):
+        _settings(zzzzzz="1")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "@aws-cdk/core:newStyleStackSynthesis",
+        "@aws-cdk-containers/ecs-service-extensions:enableDefaultLogDriver",
+        "availability-zones:account=123456789012:region=us-east-1",
+        "aws:cdk:enable-path-metadata",
+        "aws:cdk:enable-asset-metadata",
+        "aws:cdk:version-reporting",
+        "aws:cdk:bundling-stacks",
+        "aws:cdk:disable-version-reporting",
+        "cli-telemetry",
+        "acknowledged-issue-numbers",
+    ],
+)
+def test_the_cdks_own_keys_are_accepted(key: str) -> None:
+    assert _settings(**{key: True}, sandbox="true").sandbox is True
+
+
+def test_the_feature_flags_of_cdk_json_are_accepted() -> None:
+    from tests.conftest import FEATURE_FLAGS
+
+    assert FEATURE_FLAGS
+    assert _settings(**FEATURE_FLAGS, env_name="prod").env_name == "prod"
+
+
+@pytest.mark.parametrize(
+    ("key", "raw"),
+    [
+        ("env_name", "prod\n"),
+        ("env_name", " prod"),
+        ("account", "123456789012\n"),
+        ("region", "eu-west-1 "),
+        ("sandbox", "true\n"),
+        ("datasync_source", "nfs://files/export\n"),
+        ("dms_source_host", " db.example.com"),
+    ],
+)
+def test_values_with_surrounding_whitespace_are_refused_not_stripped(key: str, raw: str) -> None:
+    with pytest.raises(ValueError, match=r"^CDK context: invalid prop") as error:
+        _settings(**{key: raw})
+    expected = f"{key}={raw!r}: no leading or trailing whitespace (spaces, tabs, newlines)"
+    assert expected in str(error.value)
+
+
+def test_a_trailing_newline_does_not_slip_past_the_patterns() -> None:
+    # ``$`` matches before a final newline; the patterns are matched whole.
+    from ml_blueprints import config
+
+    for pattern, text in [
+        (config._ENV_NAME, "prod\n"),
+        (config._ACCOUNT, "123456789012\n"),
+        (config._REGION, "eu-west-1\n"),
+        (config._EMAIL, "ops@example.com\n"),
+    ]:
+        assert not pattern.fullmatch(text)
+
+
+def test_unknown_keys_and_bad_values_are_reported_in_one_error() -> None:
+    with pytest.raises(ValueError) as error:
+        _settings(sandbx="true", envname="prod", env_name="prod\n", max_azs="9")
+    message = str(error.value)
+    assert message.startswith("CDK context: invalid props:")
+    for expected in (
+        "sandbx='true': not a context key of this app (did you mean sandbox?)",
+        "envname='prod': not a context key of this app (did you mean env_name?)",
+        "env_name='prod\\n': no leading or trailing whitespace",
+        "max_azs=9: 2 to 6",
+    ):
+        assert expected in message
