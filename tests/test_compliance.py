@@ -92,6 +92,28 @@ def test_every_s3_encryption_context_condition_admits_the_bucket_key(
     assert checked >= 10
 
 
+def test_every_key_a_stack_deletes_waits_seven_days(all_apps: list[Synthesized]) -> None:
+    """A KMS key bills $1/month until it is gone: a key deleted with its stack (sandbox
+    mode) is scheduled with KMS's shortest pending window, 7 days, not the 30 of the
+    default; a retained key has no pending window to set."""
+    deleted = retained = 0
+    for app in all_apps:
+        for path in sorted(app.outdir.glob("*.template.json")):
+            resources = json.loads(path.read_text()).get("Resources", {})
+            for logical_id, key in resources.items():
+                if key["Type"] != "AWS::KMS::Key":
+                    continue
+                window = key["Properties"].get("PendingWindowInDays")
+                if key.get("DeletionPolicy") == "Delete":
+                    deleted += 1
+                    assert window == 7, (path.name, logical_id, window)
+                else:
+                    retained += 1
+                    assert key.get("DeletionPolicy") == "Retain", (path.name, logical_id)
+                    assert window is None, (path.name, logical_id, window)
+    assert deleted >= 5 and retained >= 5, (deleted, retained)
+
+
 def test_the_report_lints_like_the_test(project: Synthesized) -> None:
     template = templates(project.outdir)[0]
     errors, warnings = lint_errors(template)

@@ -55,7 +55,8 @@ class PrivateNetwork(Construct):
       account can assume.
     - The default security group is closed (no rules), by CDK's custom resource, whose log
       group is created in the stack (encrypted, same retention) so none is left behind.
-    - ``removal_policy``: RETAIN for the flow-log group and the key.
+    - ``removal_policy``: RETAIN for the flow-log group and the key; with DESTROY the key
+      is deleted after KMS's shortest pending window, 7 days.
 
     Attributes: ``vpc``, ``s3_endpoint``, ``dynamodb_endpoint``, ``interface_endpoints``
     (by service name), ``flow_log``, ``flow_log_group``, ``key``.
@@ -93,6 +94,9 @@ class PrivateNetwork(Construct):
             description="Encrypts the VPC flow logs of this PrivateNetwork",
             enable_key_rotation=True,
             removal_policy=removal_policy,
+            pending_window=cdk.Duration.days(7)
+            if removal_policy == cdk.RemovalPolicy.DESTROY
+            else None,
         )
         allow_cloudwatch_logs(self.key)
 
