@@ -150,6 +150,7 @@ def _pack_source(pack: str) -> str:
         return archive.extractfile(member).read().decode()  # type: ignore[union-attr]
 
 
+@functools.cache
 def packs_checking(rule: str) -> tuple[str, ...]:
     """The control-framework packs (HIPAA, NIST, PCI) that include ``rule``, such as
     ``"LambdaDLQ"``: read from the installed cdk-nag, so it cannot drift from it."""
