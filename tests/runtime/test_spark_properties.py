@@ -31,6 +31,7 @@ import json
 import shutil
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ from ml_blueprints.runtime import event_contract as contract
 from ml_blueprints.runtime import spark_etl
 from ml_blueprints.runtime.firehose_transform import transform_record
 from tests.runtime import strategies
+from tests.runtime.conftest import prefetch, prefetched
 
 #: How many generated inputs the Spark run processes (see the module docstring).
 EXAMPLES = 80
@@ -250,12 +252,15 @@ def _quarantine_key(row: dict[str, Any]) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def generated(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return generate_and_run(spark, tmp_path_factory.mktemp("properties"))
+    return prefetched(prepare_generated_runs, spark, tmp_path_factory.mktemp("properties"))
 
 
-def generate_and_run(spark: SparkSession, root: Path) -> dict[str, Any]:
-    """Draw the inputs, write them (and the transform's output of them), run the job three
-    times (first, again with the ledger, again without it); return what to check."""
+@prefetch
+def prepare_generated_runs(root: Path) -> Callable[[SparkSession], dict[str, Any]]:
+    """Draw the inputs and write them (and the transform's output of them); the job then
+    runs three times (first, again with the ledger, again without it) and returns what to
+    check. Hypothesis draws here, in the main thread; only the Spark part may run in the
+    warm-up thread."""
     started = time.perf_counter()
     examples = collect_examples(EXAMPLES)
     timings = {"generate": time.perf_counter() - started}
@@ -282,29 +287,34 @@ def generate_and_run(spark: SparkSession, root: Path) -> dict[str, Any]:
         write_file(raw / name, rendered)
     output, quarantine = root / "curated", root / "quarantine"
     timings["write"] = time.perf_counter() - started
-    first = spark_etl.run(spark, str(raw), str(output), str(quarantine))
-    timings["first run"] = time.perf_counter() - started
-    curated, types = read_curated(spark, output)
-    quarantined = read_quarantine(quarantine)
-    timings["read"] = time.perf_counter() - started
-    skipped = spark_etl.run(spark, str(raw), str(output), str(quarantine))
-    timings["ledger run"] = time.perf_counter() - started
-    shutil.rmtree(quarantine / spark_etl.LEDGER_DIRECTORY)  # as if the run failed before it
-    retried = spark_etl.run(spark, str(raw), str(output), str(quarantine))
-    timings["retry"] = time.perf_counter() - started
-    after_retry = (read_curated(spark, output), read_quarantine(quarantine))
-    timings["read again"] = time.perf_counter() - started
-    return {
-        "timings": timings,
-        "examples": len(examples),
-        "inputs": inputs,
-        "transform_verdicts": transform_verdicts,
-        "counts": (first, skipped, retried),
-        "curated": curated,
-        "types": types,
-        "quarantined": quarantined,
-        "after_retry": after_retry,
-    }
+
+    def run(spark: SparkSession) -> dict[str, Any]:
+        started = time.perf_counter()
+        first = spark_etl.run(spark, str(raw), str(output), str(quarantine))
+        timings["first run"] = time.perf_counter() - started
+        curated, types = read_curated(spark, output)
+        quarantined = read_quarantine(quarantine)
+        timings["read"] = time.perf_counter() - started
+        skipped = spark_etl.run(spark, str(raw), str(output), str(quarantine))
+        timings["ledger run"] = time.perf_counter() - started
+        shutil.rmtree(quarantine / spark_etl.LEDGER_DIRECTORY)  # as if the run failed before it
+        retried = spark_etl.run(spark, str(raw), str(output), str(quarantine))
+        timings["retry"] = time.perf_counter() - started
+        after_retry = (read_curated(spark, output), read_quarantine(quarantine))
+        timings["read again"] = time.perf_counter() - started
+        return {
+            "timings": timings,
+            "examples": len(examples),
+            "inputs": inputs,
+            "transform_verdicts": transform_verdicts,
+            "counts": (first, skipped, retried),
+            "curated": curated,
+            "types": types,
+            "quarantined": quarantined,
+            "after_retry": after_retry,
+        }
+
+    return run
 
 
 def test_property_every_line_is_curated_or_quarantined_and_no_value_is_lost(
