@@ -107,20 +107,29 @@ _state: dict[str, Any] = {}
 
 
 def _run_all() -> None:
+    """Each run in turn; cfn-lint starts on the linted runs' templates as soon as the last of
+    them has finished, alongside the runs after it."""
+    lint: subprocess.Popen[str] | None = None
+    templates: list[str] = []
     for run in RUNS.values():
         run.run()
-    templates = [
-        str(path) for name in LINTED for path in sorted(RUNS[name].outdir.glob("*.template.json"))
-    ]
-    lint = subprocess.run(
-        in_background(
-            [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates]
-        ),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    _state["lint"] = (lint.returncode, json.loads(lint.stdout or "[]"), lint.stderr, templates)
+        if lint is None and all(RUNS[name].returncode is not None for name in LINTED):
+            templates = [
+                str(path)
+                for name in LINTED
+                for path in sorted(RUNS[name].outdir.glob("*.template.json"))
+            ]
+            lint = subprocess.Popen(
+                in_background(
+                    [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates]
+                ),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+    assert lint is not None
+    out, err = lint.communicate(timeout=900)
+    _state["lint"] = (lint.returncode, json.loads(out or "[]"), err, templates)
 
 
 def start_examples() -> None:
