@@ -34,6 +34,8 @@ from ml_blueprints.config import CONTEXT_KEYS, Settings  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
+_DATA_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+
 
 def _shared_data_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
     """One botocore data loader per search path for the whole test session. Each boto3
@@ -45,8 +47,8 @@ def _shared_data_loader(search_path_string: str | None = None) -> botocore.loade
     return _DATA_LOADERS[search_path_string]
 
 
-_DATA_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
 botocore.session.create_loader = _shared_data_loader  # type: ignore[attr-defined]
+
 MODEL_DATA_URL = "s3://acme-models/mlbp-1234/output/model.tar.gz"
 #: The Ingestion stack's opt-ins, as a user gives them: a MySQL source for DMS (the secret
 #: stands for the user's; nothing here connects to it), a Batch image, a DataSync agent and
@@ -85,6 +87,18 @@ def in_background(command: list[str]) -> list[str]:
     return [nice, "-n", str(BACKGROUND_NICENESS), *command] if nice else command
 
 
+def start_cfn_lint(templates: list[str]) -> subprocess.Popen[str]:
+    """cfn-lint on ``templates`` in the background, its JSON report on stdout."""
+    return subprocess.Popen(
+        in_background(
+            [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates]
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 @dataclass
 class Synthesized:
     """A synthesized app: its stacks' templates, read once and cached.
@@ -101,15 +115,7 @@ class Synthesized:
     _lint_result: list[dict[str, Any]] | None = None
 
     def start_lint(self) -> None:
-        templates = sorted(str(p) for p in self.outdir.glob("*.template.json"))
-        self._lint = subprocess.Popen(
-            in_background(
-                [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates]
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        self._lint = start_cfn_lint(sorted(str(p) for p in self.outdir.glob("*.template.json")))
 
     def lint_matches(self) -> list[dict[str, Any]]:
         """Every cfn-lint match (errors, warnings, informational) on this app's templates."""

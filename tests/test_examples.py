@@ -32,7 +32,7 @@ import pytest
 
 from ml_blueprints.packs import RULE_PACKS
 from ml_blueprints.report import read_validation_report
-from tests.conftest import in_background
+from tests.conftest import in_background, start_cfn_lint
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -119,14 +119,7 @@ def _run_all() -> None:
                 for name in LINTED
                 for path in sorted(RUNS[name].outdir.glob("*.template.json"))
             ]
-            lint = subprocess.Popen(
-                in_background(
-                    [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates]
-                ),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
+            lint = start_cfn_lint(templates)
     assert lint is not None
     out, err = lint.communicate(timeout=900)
     _state["lint"] = (lint.returncode, json.loads(out or "[]"), err, templates)

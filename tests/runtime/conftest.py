@@ -25,8 +25,9 @@ import pytest
 from hypothesis import settings
 from pyspark.sql import SparkSession
 
+from tests.conftest import ROOT
+
 MIN_JAVA = 17
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def java_major(java: Path) -> int | None:
