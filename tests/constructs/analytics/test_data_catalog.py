@@ -17,6 +17,7 @@ from ml_blueprints.constructs.analytics.data_catalog import (
     ZoneCrawl,
 )
 from tests.conftest import Synthesized
+from tests.constructs.scopes import fresh_scope
 
 
 def _by_type(synth: Synthesized, stack_id: str, resource_type: str) -> list[dict[str, Any]]:
@@ -181,8 +182,9 @@ def test_grant_query_gives_the_workgroup_catalog_data_and_results(
     assert len(statements) == 6
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lake() -> SecureDataLake:
+    """Shared by the validation tests below (see tests/constructs/scopes.py)."""
     return SecureDataLake(cdk.Stack(cdk.App(), "Validation"), "Lake")
 
 
@@ -219,7 +221,7 @@ def test_invalid_props_are_refused_with_a_clear_error(
 ) -> None:
     props.setdefault("database_name", "lake")
     with pytest.raises(ValueError, match=r"^DataCatalog: invalid prop") as error:
-        DataCatalog(cdk.Stack.of(lake), "Catalog", lake=lake, **props)
+        DataCatalog(fresh_scope(lake), "Catalog", lake=lake, **props)
     assert expected in str(error.value)
 
 
@@ -232,7 +234,7 @@ def test_braces_in_named_query_sql_are_kept_and_only_database_is_filled_in(
         "WHERE regexp_like(event_id, '^[0-9]{8}$') AND note <> '{}' AND tag <> '{0}'"
     )
     catalog = DataCatalog(
-        cdk.Stack.of(lake),
+        fresh_scope(lake),
         "Catalog",
         lake=lake,
         database_name="braces",
@@ -243,12 +245,10 @@ def test_braces_in_named_query_sql_are_kept_and_only_database_is_filled_in(
     assert "{8}" in query and "'{x}'" in query and "'{0}'" in query
 
 
-def test_named_query_limits_are_athenas() -> None:
-    stack = cdk.Stack(cdk.App(), "Limits")
-    lake = SecureDataLake(stack, "Lake")
+def test_named_query_limits_are_athenas(lake: SecureDataLake) -> None:
     with pytest.raises(ValueError) as error:
         DataCatalog(
-            stack,
+            fresh_scope(lake),
             "Catalog",
             lake=lake,
             database_name="limits",

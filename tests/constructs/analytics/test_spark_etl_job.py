@@ -16,6 +16,7 @@ from ml_blueprints.constructs import SecureDataLake
 from ml_blueprints.constructs.analytics.data_catalog import DataCatalog
 from ml_blueprints.constructs.analytics.spark_etl_job import SCRIPT, SCRIPT_MODULES, SparkEtlJob
 from tests.conftest import Synthesized
+from tests.constructs.scopes import fresh_scope
 
 
 def _job(project: Synthesized) -> dict[str, Any]:
@@ -139,8 +140,9 @@ def test_job_role_reads_raw_and_writes_only_curated_and_quarantine(project: Synt
     )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def catalog() -> DataCatalog:
+    """Shared by the validation tests below (see tests/constructs/scopes.py)."""
     stack = cdk.Stack(cdk.App(), "Validation")
     return DataCatalog(stack, "Catalog", lake=SecureDataLake(stack, "Lake"), database_name="lake")
 
@@ -166,10 +168,10 @@ def test_invalid_props_are_refused_with_a_clear_error(
     catalog: DataCatalog, props: dict[str, Any], expected: str
 ) -> None:
     with pytest.raises(ValueError, match=r"^SparkEtlJob: invalid prop") as error:
-        SparkEtlJob(cdk.Stack.of(catalog), "Job", catalog=catalog, **props)
+        SparkEtlJob(fresh_scope(catalog), "Job", catalog=catalog, **props)
     assert expected in str(error.value)
 
 
 def test_without_a_schedule_there_is_no_trigger(catalog: DataCatalog) -> None:
-    job = SparkEtlJob(cdk.Stack.of(catalog), "Job", catalog=catalog, schedule=None)
+    job = SparkEtlJob(fresh_scope(catalog), "Job", catalog=catalog, schedule=None)
     assert job.trigger is None

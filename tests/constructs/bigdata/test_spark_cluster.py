@@ -20,6 +20,7 @@ from ml_blueprints.constructs.bigdata.spark_cluster import (
     SparkStep,
 )
 from tests.conftest import Synthesized
+from tests.constructs.scopes import fresh_scope
 
 
 def _cluster(synth: Synthesized, stack_id: str) -> dict[str, Any]:
@@ -225,8 +226,9 @@ def test_emr_is_opt_in(project: Synthesized) -> None:
     assert "Emr" not in [c.node.id for c in project.app.node.children]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def parts() -> tuple[SecureDataLake, PrivateNetwork]:
+    """Shared by the validation tests below (see tests/constructs/scopes.py)."""
     stack = cdk.Stack(cdk.App(), "Validation")
     network = PrivateNetwork(stack, "Network")
     return SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint), network
@@ -303,16 +305,16 @@ def test_invalid_props_are_refused_with_a_clear_error(
 ) -> None:
     lake, network = parts
     with pytest.raises(ValueError, match=r"^SparkCluster: invalid prop") as error:
-        SparkCluster(cdk.Stack.of(lake), "Spark", lake=lake, network=network, **props)
+        SparkCluster(fresh_scope(lake), "Spark", lake=lake, network=network, **props)
     assert expected in str(error.value)
 
 
 def test_kerberos_realm_must_be_upper_case(parts: tuple[SecureDataLake, PrivateNetwork]) -> None:
     lake, network = parts
-    secret = secretsmanager.Secret.from_secret_name_v2(cdk.Stack.of(lake), "S", "kdc")
+    secret = secretsmanager.Secret.from_secret_name_v2(fresh_scope(lake), "S", "kdc")
     with pytest.raises(ValueError, match=r"kerberos_realm=.ec2\.internal.: an upper-case realm"):
         SparkCluster(
-            cdk.Stack.of(lake),
+            fresh_scope(lake),
             "Spark",
             lake=lake,
             network=network,
@@ -325,7 +327,7 @@ def test_a_step_with_a_bad_failure_action_is_refused(
     parts: tuple[SecureDataLake, PrivateNetwork],
 ) -> None:
     lake, network = parts
-    spark = SparkCluster(cdk.Stack.of(lake), "Spark", lake=lake, network=network)
+    spark = SparkCluster(fresh_scope(lake), "Spark", lake=lake, network=network)
     with pytest.raises(ValueError, match="action_on_failure='RETRY'"):
         spark.add_spark_step(SparkStep("x", "s3://b/job.py", action_on_failure="RETRY"))
 
@@ -335,7 +337,7 @@ def test_an_older_release_with_sqoop_is_accepted(
 ) -> None:
     lake, network = parts
     spark = SparkCluster(
-        cdk.Stack.of(lake),
+        fresh_scope(lake),
         "Spark",
         lake=lake,
         network=network,

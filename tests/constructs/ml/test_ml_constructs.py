@@ -23,6 +23,7 @@ from ml_blueprints.constructs.ml.images import (
 )
 from ml_blueprints.constructs.ml.sagemaker_endpoint import SageMakerEndpoint
 from tests.conftest import MODEL_DATA_URL, Synthesized
+from tests.constructs.scopes import fresh_scope
 
 HF_CUDA_INFERENCE = HUGGING_FACE_INFERENCE_IMAGE
 HF_CUDA_TRAINING = HUGGING_FACE_TRAINING_IMAGE
@@ -191,8 +192,9 @@ def test_the_image_kind_is_read_from_its_name(image: str, kind: ImageKind) -> No
 # ------------------------------------------------------------------------------ validation
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def parts() -> tuple[SecureDataLake, PrivateNetwork, AlertTopic]:
+    """Shared by the validation tests below (see tests/constructs/scopes.py)."""
     stack = cdk.Stack(cdk.App(), "Validation")
     network = PrivateNetwork(stack, "Network")
     lake = SecureDataLake(stack, "Lake", vpc_endpoint=network.s3_endpoint)
@@ -213,7 +215,7 @@ def parts() -> tuple[SecureDataLake, PrivateNetwork, AlertTopic]:
 def test_notebook_validation(parts: Any, props: dict[str, Any], expected: str) -> None:
     lake, network, _ = parts
     with pytest.raises(ValueError, match=r"^GpuNotebook: invalid prop") as error:
-        GpuNotebook(cdk.Stack.of(lake), "Notebook", lake=lake, network=network, **props)
+        GpuNotebook(fresh_scope(lake), "Notebook", lake=lake, network=network, **props)
     assert expected in str(error.value)
 
 
@@ -257,5 +259,5 @@ def test_endpoint_validation(parts: Any, props: dict[str, Any], expected: str) -
         **props,
     }
     with pytest.raises(ValueError, match=r"^SageMakerEndpoint: invalid prop") as error:
-        SageMakerEndpoint(cdk.Stack.of(lake), "Endpoint", lake=lake, network=network, **props)
+        SageMakerEndpoint(fresh_scope(lake), "Endpoint", lake=lake, network=network, **props)
     assert expected in str(error.value)

@@ -25,6 +25,7 @@ from ml_blueprints.constructs.serving.warehouse import (
 )
 from ml_blueprints.constructs.serving.warehouse_setup import USAGE_LIMIT_ACTIONS
 from tests.conftest import Synthesized
+from tests.constructs.scopes import fresh_scope
 
 PARTITION = {"Ref": "AWS::Partition"}
 REGION = {"Ref": "AWS::Region"}
@@ -404,6 +405,13 @@ def _warehouse(stack: cdk.Stack, **props: Any) -> Warehouse:
     return Warehouse(stack, "Warehouse", lake=lake, network=network, **props)
 
 
+@pytest.fixture(scope="module")
+def three_azs() -> tuple[SecureDataLake, PrivateNetwork]:
+    """A lake and a three-AZ network shared by the tests of refused props (see
+    tests/constructs/scopes.py)."""
+    return _base(cdk.Stack(cdk.App(), "Bad", env=_ENV))
+
+
 @pytest.mark.parametrize("rpus", [4, 8, 16, 24, 128, 512, 544, 1024])
 def test_accepted_base_capacities(rpus: int) -> None:
     assert is_valid_base_capacity(rpus)
@@ -442,18 +450,31 @@ def test_refused_base_capacities(rpus: Any) -> None:
         ({"log_retention_days": 10}, "log_retention_days=10: one of CloudWatch Logs' periods"),
     ],
 )
-def test_each_invalid_prop_is_named(props: dict[str, Any], expected: str) -> None:
-    stack = cdk.Stack(cdk.App(), "Bad", env=_ENV)
-    with pytest.raises(ValueError, match=r"^Warehouse Bad/Warehouse: invalid prop") as error:
-        _warehouse(stack, **props)
+def test_each_invalid_prop_is_named(
+    three_azs: tuple[SecureDataLake, PrivateNetwork], props: dict[str, Any], expected: str
+) -> None:
+    props = {"catalog_database_name": "team_lake", **props}
+    max_azs = props.pop("max_azs", 3)
+    lake, network = three_azs if max_azs == 3 else _base(cdk.Stack(cdk.App(), "Bad", env=_ENV), 2)
+    scope = fresh_scope(lake)
+    with pytest.raises(
+        ValueError, match=rf"^Warehouse {scope.node.path}/Warehouse: invalid prop"
+    ) as error:
+        Warehouse(scope, "Warehouse", lake=lake, network=network, **props)
     assert expected in str(error.value)
 
 
-def test_every_problem_is_reported_at_once() -> None:
-    stack = cdk.Stack(cdk.App(), "Bad", env=_ENV)
+def test_every_problem_is_reported_at_once(
+    three_azs: tuple[SecureDataLake, PrivateNetwork],
+) -> None:
+    lake, network = three_azs
     with pytest.raises(ValueError) as error:
-        _warehouse(
-            stack,
+        Warehouse(
+            fresh_scope(lake),
+            "Warehouse",
+            lake=lake,
+            network=network,
+            catalog_database_name="team_lake",
             usage_limits=[RpuHoursLimit(rpu_hours=0, period="hourly", breach_action="stop")],
             base_capacity=3,
             port=1,

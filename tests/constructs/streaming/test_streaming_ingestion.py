@@ -23,6 +23,7 @@ from ml_blueprints.constructs import (
 )
 from ml_blueprints.constructs.streaming.streaming_ingestion import PRODUCER_ACTIONS
 from tests.conftest import Synthesized
+from tests.constructs.scopes import fresh_scope
 
 
 def _one(synth: Synthesized, stack_id: str, resource_type: str) -> tuple[str, dict[str, Any]]:
@@ -395,6 +396,12 @@ def lake() -> SecureDataLake:
     return SecureDataLake(cdk.Stack(cdk.App(), "Validation"), "Lake")
 
 
+@pytest.fixture(scope="module")
+def shared_lake() -> SecureDataLake:
+    """Shared by the tests of refused props (see tests/constructs/scopes.py)."""
+    return SecureDataLake(cdk.Stack(cdk.App(), "Refused"), "Lake")
+
+
 def _ingest(lake: SecureDataLake, **props: Any) -> StreamingIngestion:
     return StreamingIngestion(cdk.Stack.of(lake), "Ingestion", lake=lake, **props)
 
@@ -458,10 +465,10 @@ def _ingest(lake: SecureDataLake, **props: Any) -> StreamingIngestion:
     ],
 )
 def test_invalid_props_are_refused_with_a_clear_error(
-    lake: SecureDataLake, props: dict[str, Any], expected: str
+    shared_lake: SecureDataLake, props: dict[str, Any], expected: str
 ) -> None:
     with pytest.raises(ValueError, match=r"^StreamingIngestion: invalid prop") as error:
-        _ingest(lake, **props)
+        StreamingIngestion(fresh_scope(shared_lake), "Ingestion", lake=shared_lake, **props)
     assert expected in str(error.value)
 
 
