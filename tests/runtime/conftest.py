@@ -163,6 +163,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         if "error" in _warming:
             raise _warming["error"]
         session = _warming["session"]
+        # Active sessions are per thread: the warm-up thread's is this thread's too, as the
+        # session of a job that started it would be (spark_etl.main reuses an active one).
+        session._jvm.SparkSession.setActiveSession(session._jsparkSession)  # type: ignore[union-attr]
     else:
         session = start_session(tmp_path_factory.mktemp("spark"))
     print(f"\nSpark {session.version} on {ensure_java()}", file=sys.stderr)
