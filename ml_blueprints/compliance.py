@@ -188,6 +188,33 @@ def acknowledged_findings(root: IConstruct) -> list[AcknowledgedFinding]:
     return found
 
 
+def acknowledged_findings_in_assembly(outdir: Path) -> list[AcknowledgedFinding]:
+    """Every acknowledgment the app synthesized to ``outdir`` records, stack by stack (nested
+    assemblies followed): the construct metadata CDK writes to the cloud assembly, that is,
+    what :func:`acknowledged_findings` finds in the app's tree, read without the app."""
+    key = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    found = []
+    for artifact in manifest.get("artifacts", {}).values():
+        properties = artifact.get("properties", {})
+        if artifact.get("type") == "cdk:cloud-assembly":
+            found += acknowledged_findings_in_assembly(outdir / properties["directoryName"])
+            continue
+        metadata = dict(artifact.get("metadata", {}))
+        if "additionalMetadataFile" in artifact:
+            metadata.update(json.loads((outdir / artifact["additionalMetadataFile"]).read_text()))
+        for path, entries in metadata.items():
+            for entry in entries:
+                if entry.get("type") != key:
+                    continue
+                for rule_id, reason in entry["data"].items():
+                    source, _, finding = rule_id.partition("::")
+                    found.append(
+                        AcknowledgedFinding(path.removeprefix("/"), source, finding, str(reason))
+                    )
+    return found
+
+
 def acknowledge_wildcard_resources(
     scope: IConstruct, resources: list[str] | tuple[str, ...], reason: str
 ) -> None:

@@ -17,6 +17,7 @@ from ml_blueprints.compliance import (
     acknowledge,
     acknowledge_wildcard_resources,
     acknowledged_findings,
+    acknowledged_findings_in_assembly,
     apply_rule_packs,
     check_reason,
     flatten_cfn_reference,
@@ -39,7 +40,7 @@ def test_every_acknowledgment_is_explained_and_used(all_apps: list[Synthesized])
         used = {
             (a.acknowledged_at, a.rule) for a in read_validation_report(synth.outdir).acknowledged
         }
-        for ack in acknowledged_findings(synth.app):
+        for ack in acknowledged_findings_in_assembly(synth.outdir):
             # A rule id without its pack is recorded as an annotation and silences nothing.
             assert not (ack.source == "Annotation" and ack.finding.startswith(RULE_PACKS)), ack
             if not ack.is_rule_pack_finding:
@@ -177,6 +178,28 @@ def test_acknowledge_refuses_unknown_rules_and_empty_or_generic_reasons(
     with pytest.raises(ValueError, match=r"^acknowledge: ") as error:
         acknowledge(scope, finding, reason)
     assert expected in str(error.value)
+
+
+def test_the_assembly_records_the_acknowledgments_of_the_tree(tmp_path: Path) -> None:
+    app = cdk.App(outdir=str(tmp_path))
+    reason = "A specific reason that explains why this finding is safe in this very place."
+    stack = cdk.Stack(app, "Top")
+    acknowledge(s3.Bucket(stack, "Bucket"), "AwsSolutions-S1", reason)
+    acknowledge(stack, "HIPAA.Security-S3BucketReplicationEnabled", reason)
+    staged = cdk.Stack(cdk.Stage(app, "Stage"), "Inner")
+    acknowledge(s3.Bucket(staged, "Bucket"), "AwsSolutions-S10", reason)
+    app.synth()
+    pack_findings = [
+        a for a in acknowledged_findings_in_assembly(tmp_path) if a.is_rule_pack_finding
+    ]
+    assert sorted(pack_findings, key=str) == sorted(
+        [a for a in acknowledged_findings(app) if a.is_rule_pack_finding], key=str
+    )
+    assert {(a.path, a.finding) for a in pack_findings} == {
+        ("Top/Bucket", "AwsSolutions-S1"),
+        ("Top", "HIPAA.Security-S3BucketReplicationEnabled"),
+        ("Stage/Inner/Bucket", "AwsSolutions-S10"),
+    }
 
 
 def test_acknowledge_qualifies_the_rule_with_its_pack() -> None:
