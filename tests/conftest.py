@@ -16,7 +16,6 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -242,19 +241,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         items[:] = [item for item in items if file_of(item) not in RUN_LAST] + last
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Start the slow, independent work in the background as soon as the tests are known,
-    so it overlaps with the tests that run first: the Spark JVM, the fine-tuning run (a tiny
-    model trained on CPU), the example apps, the wheel."""
-    selected = {item.nodeid.split("::", 1)[0] for item in session.items}
-    if selected & {
-        "tests/runtime/test_spark_etl.py",
-        "tests/runtime/test_spark_properties.py",
-        "tests/runtime/test_training_data.py",
-    }:
-        from tests.runtime.conftest import warm_up
+#: The test files whose slow, independent work starts in the background (see
+#: :func:`start_background_work`).
+SPARK_FILES = {
+    "tests/runtime/test_spark_etl.py",
+    "tests/runtime/test_spark_properties.py",
+    "tests/runtime/test_training_data.py",
+}
 
-        warm_up(Path(tempfile.mkdtemp(prefix="mlbp-spark-")), selected)
+
+def start_background_work(selected: set[str]) -> None:
+    """Start the slow, independent work of the ``selected`` test files in the background, so
+    it overlaps with the tests that run first: the Spark JVM, the fine-tuning run (a tiny model
+    trained on CPU), the example apps, the wheel, the apps the cost and diagram tests read.
+    Each start happens once; a second call starts only what the first did not."""
+    if selected & SPARK_FILES:
+        from tests.runtime.conftest import start_spark
+
+        start_spark()
     if "tests/runtime/test_fine_tuning.py" in selected:
         from tests.runtime.test_fine_tuning import start_background_run
 
@@ -272,6 +276,41 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
         start_sandbox_default()
         start_consumer_app()
+
+
+def runs_the_whole_suite(config: pytest.Config) -> bool:
+    """Whether this session runs every test (`make test`, a bare `pytest`): the whole test
+    directory, no selection by keyword, marker, deselection or earlier failures."""
+    option = config.option
+    if any(
+        getattr(option, name, None)
+        for name in ("keyword", "markexpr", "deselect", "lf", "stepwise", "collectonly")
+    ):
+        return False
+    here = config.invocation_params.dir
+    return bool(config.args) and all(
+        (here / arg).resolve() == ROOT / "tests" for arg in config.args
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """For the whole suite, the background work starts before the tests are collected (five
+    seconds of imports in this process), since every test file is known to run."""
+    if runs_the_whole_suite(config):
+        start_background_work(
+            {path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").rglob("test_*.py")}
+        )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The selected files' background work, if it has not started yet, and the Spark jobs
+    of the module fixtures (see tests/runtime/conftest.py), now that they are registered."""
+    selected = {item.nodeid.split("::", 1)[0] for item in session.items}
+    start_background_work(selected)
+    if selected & SPARK_FILES:
+        from tests.runtime.conftest import prefetch_jobs
+
+        prefetch_jobs(selected)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

