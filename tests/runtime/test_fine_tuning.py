@@ -138,6 +138,10 @@ def test_a_sigterm_checkpoints_and_exits_without_a_model(result: dict[str, Any])
     )
     assert run["model_files"] == []
     assert max(line["step"] for line in _metrics_lines(run["stdout"])) == step
+    # said once, from the step's end: the handler itself writes nothing (a print inside a
+    # print to the same buffered stream raises "reentrant call")
+    said = [line for line in run["stdout"] if line.startswith("received signal")]
+    assert said == [f"received signal 15: checkpointing at step {step}"]
 
 
 def test_the_restarted_job_resumes_from_the_checkpoint(result: dict[str, Any]) -> None:

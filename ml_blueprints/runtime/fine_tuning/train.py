@@ -307,17 +307,27 @@ class PrintMetrics(TrainerCallback):
 
 
 class StopOnSigterm(TrainerCallback):
-    """After SIGTERM, ends training at the end of the current step with a checkpoint."""
+    """After SIGTERM, ends training at the end of the current step with a checkpoint.
+
+    The handler only records the signal: it runs between two bytecodes of whatever the
+    training loop is doing, which may be a ``print`` to the same buffered stream (a second
+    write from the handler raises "reentrant call"). The step's end says it instead."""
 
     def __init__(self) -> None:
-        self.requested = False
+        self.requested: int | None = None
+        self.announced = False
 
     def request(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        print(f"received signal {signum}: checkpointing after this step", flush=True)
+        self.requested = signum
 
     def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
-        if self.requested:
+        if self.requested is not None:
+            if not self.announced:
+                print(
+                    f"received signal {self.requested}: checkpointing at step {state.global_step}",
+                    flush=True,
+                )
+                self.announced = True
             control.should_save = True
             control.should_evaluate = False
             control.should_training_stop = True
@@ -420,7 +430,7 @@ def train(args: argparse.Namespace) -> int:
         f"resuming from {resume}" if resume else "starting from the pre-trained model", flush=True
     )
     result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    if stop.requested:
+    if stop.requested is not None:
         saved = last_checkpoint(args.checkpoint_dir)
         print(f"interrupted at step {trainer.state.global_step}: resume from {saved}", flush=True)
         return INTERRUPTED
