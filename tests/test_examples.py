@@ -8,8 +8,8 @@ runs a second time with weak cross-stack references. Every run must synthesize w
 unacknowledged findings under the rule packs (cdk-nag's four and the project's own), and
 cfn-lint must find no error in the templates.
 
-The runs take a while, so they start in the background as soon as the tests are collected
-(tests/conftest.py), one after the other, and the tests below wait for them. CDK's own
+The runs take a while, so they start in the background as soon as the test session starts
+(tests/conftest.py), all at once, and the tests below wait for them. CDK's own
 CloudFormation schema validation is off in these runs, as in the rest of the suite
 (tests/conftest.py): cfn-lint checks every template instead.
 """
@@ -37,7 +37,6 @@ from tests.conftest import in_background, start_cfn_lint
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 WEAK = {"@aws-cdk/core:defaultCrossStackReferences": "weak"}
-EMPTY_APP = "import aws_cdk as cdk; cdk.App().synth()"
 
 
 @dataclass
@@ -45,7 +44,7 @@ class Run:
     """One example app run in its own process."""
 
     name: str
-    script: Path | None  # None: the empty app, the floor jsii and Node cost
+    script: Path
     context: dict[str, Any] | None = None
     outdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mlbp-example-")))
     returncode: int | None = None
@@ -54,8 +53,6 @@ class Run:
     seconds: float = 0.0
 
     def command(self) -> list[str]:
-        if self.script is None:
-            return in_background([sys.executable, "-c", EMPTY_APP])
         return in_background([sys.executable, str(self.script)])
 
     def environment(self) -> dict[str, str]:
@@ -97,7 +94,6 @@ class Run:
 RUNS = {
     "lake": Run("lake", EXAMPLES / "lake" / "app.py"),
     "single_stack": Run("single_stack", EXAMPLES / "single_stack" / "app.py"),
-    "empty": Run("empty", None),
     "multi_stack": Run("multi_stack", EXAMPLES / "multi_stack" / "app.py"),
     "multi_stack_weak": Run("multi_stack_weak", EXAMPLES / "multi_stack" / "app.py", WEAK),
 }
@@ -107,26 +103,29 @@ _state: dict[str, Any] = {}
 
 
 def _run_all() -> None:
-    """Each run in turn; cfn-lint starts on the linted runs' templates as soon as the last of
-    them has finished, alongside the runs after it."""
-    lint: subprocess.Popen[str] | None = None
-    templates: list[str] = []
-    for run in RUNS.values():
-        run.run()
-        if lint is None and all(RUNS[name].returncode is not None for name in LINTED):
-            templates = [
-                str(path)
-                for name in LINTED
-                for path in sorted(RUNS[name].outdir.glob("*.template.json"))
-            ]
-            lint = start_cfn_lint(templates)
-    assert lint is not None
+    """Every run at once, each in its own thread (they are niced background processes, so
+    they take whatever CPU the tests leave); cfn-lint starts on the linted runs' templates
+    as soon as those runs have finished."""
+    threads = {
+        name: threading.Thread(target=run.run, name=f"example-{name}", daemon=True)
+        for name, run in RUNS.items()
+    }
+    for thread in threads.values():
+        thread.start()
+    for name in LINTED:
+        threads[name].join()
+    templates = [
+        str(path) for name in LINTED for path in sorted(RUNS[name].outdir.glob("*.template.json"))
+    ]
+    lint = start_cfn_lint(templates)
+    for thread in threads.values():
+        thread.join()
     out, err = lint.communicate(timeout=900)
     _state["lint"] = (lint.returncode, json.loads(out or "[]"), err, templates)
 
 
 def start_examples() -> None:
-    """Run every example in the background, one after the other (started by conftest)."""
+    """Run every example in the background, all at once (started by conftest)."""
     if "thread" not in _state:
         _state["thread"] = threading.Thread(target=_run_all, name="examples", daemon=True)
         _state["thread"].start()
