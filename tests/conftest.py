@@ -98,32 +98,61 @@ def start_cfn_lint(templates: list[str]) -> subprocess.Popen[str]:
     )
 
 
+class _SharedLint:
+    """One cfn-lint process for the templates of several apps: each process spends about a
+    second loading cfn-lint's schemas before it reads a template."""
+
+    def __init__(self, templates: list[str]) -> None:
+        self.process = start_cfn_lint(templates)
+        self._matches: list[dict[str, Any]] | None = None
+
+    def matches(self) -> list[dict[str, Any]]:
+        if self._matches is None:
+            out, err = self.process.communicate(timeout=600)
+            assert self.process.returncode in (0, 2, 4, 6, 8, 10, 12, 14), err
+            self._matches = json.loads(out or "[]")
+        return self._matches
+
+
+#: The session's apps whose templates wait for cfn-lint, and how many apps the whole suite
+#: synthesizes (conftest's session fixtures): when that many are waiting, one process lints
+#: them all; otherwise the first app whose findings are asked for starts it.
+_LINT_QUEUE: list[Synthesized] = []
+SESSION_APPS = 3
+_whole_suite: list[bool] = []
+
+
 @dataclass
 class Synthesized:
     """A synthesized app: its stacks' templates, read once and cached.
 
-    cfn-lint (about a second per template) starts on the templates in a background process
-    as soon as the app is synthesized, so it runs while the other tests do.
+    cfn-lint (about a second per template) runs on the templates in a background process,
+    one for every app of the session (see :data:`SESSION_APPS`), while the other tests run.
     """
 
     app: cdk.App
     outdir: Path
     settings: Settings | None = None
     _templates: dict[str, Template] = field(default_factory=dict)
-    _lint: subprocess.Popen[str] | None = None
-    _lint_result: list[dict[str, Any]] | None = None
+    _lint: _SharedLint | None = None
+
+    def template_paths(self) -> list[str]:
+        return sorted(str(p) for p in self.outdir.glob("*.template.json"))
 
     def start_lint(self) -> None:
-        self._lint = start_cfn_lint(sorted(str(p) for p in self.outdir.glob("*.template.json")))
+        """Queue the templates for cfn-lint; start it once every app of the session is in."""
+        _LINT_QUEUE.append(self)
+        if _whole_suite and len(_LINT_QUEUE) >= SESSION_APPS:
+            _lint_queued()
 
     def lint_matches(self) -> list[dict[str, Any]]:
         """Every cfn-lint match (errors, warnings, informational) on this app's templates."""
-        if self._lint_result is None:
-            assert self._lint is not None, "start_lint() was not called"
-            out, err = self._lint.communicate(timeout=600)
-            assert self._lint.returncode in (0, 2, 4, 6, 8, 10, 12, 14), err
-            self._lint_result = json.loads(out or "[]")
-        return self._lint_result
+        if self._lint is None:
+            assert self in _LINT_QUEUE, "start_lint() was not called"
+            _lint_queued()
+        assert self._lint is not None
+        mine = set(self.template_paths())
+        return [m for m in self._lint.matches() if m["Filename"] in mine]
 
     def stack(self, stack_id: str) -> cdk.Stack:
         return self.app.node.find_child(stack_id)  # type: ignore[return-value]
@@ -143,6 +172,14 @@ class Synthesized:
             for logical_id, resource in self.template_json(stack_id)["Resources"].items()
             if resource["Type"] == resource_type
         }
+
+
+def _lint_queued() -> None:
+    """One cfn-lint process for every queued app's templates."""
+    queued = [synth for synth in _LINT_QUEUE if synth._lint is None]
+    lint = _SharedLint([path for synth in queued for path in synth.template_paths()])
+    for synth in queued:
+        synth._lint = lint
 
 
 def synth_project_app(outdir: Path, **context: Any) -> Synthesized:
@@ -297,6 +334,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """For the whole suite, the background work starts before the tests are collected (five
     seconds of imports in this process), since every test file is known to run."""
     if runs_the_whole_suite(config):
+        _whole_suite.append(True)
         start_background_work(
             {path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").rglob("test_*.py")}
         )
