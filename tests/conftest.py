@@ -16,7 +16,11 @@ import json  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+from collections import deque  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from concurrent.futures import Future  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -78,81 +82,109 @@ FEATURE_FLAGS: dict[str, Any] = {
 #: Background work runs at this niceness, so the tests in the main process (the critical
 #: path on two cores) keep their core and the background fills what is left.
 BACKGROUND_NICENESS = 19
+#: cfn-lint is the longest of the background work and the tests that wait for it run last:
+#: it comes before the rest of the background work, after the tests.
+LINT_NICENESS = 10
 
 
-def in_background(command: list[str]) -> list[str]:
-    """``command`` run at :data:`BACKGROUND_NICENESS` (as is where there is no ``nice``)."""
+def in_background(command: list[str], niceness: int = BACKGROUND_NICENESS) -> list[str]:
+    """``command`` run at ``niceness`` (as is where there is no ``nice``)."""
     nice = shutil.which("nice")
-    return [nice, "-n", str(BACKGROUND_NICENESS), *command] if nice else command
+    return [nice, "-n", str(niceness), *command] if nice else command
 
 
-def start_cfn_lint(templates: list[str]) -> subprocess.Popen[str]:
-    """cfn-lint on ``templates`` in the background, its JSON report on stdout."""
-    return subprocess.Popen(
-        in_background(
-            [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", *templates]
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+class LintServer:
+    """The session's cfn-lint process (tests/lint_server.py), in the background: it loads
+    cfn-lint's rules once and lints each batch of templates as soon as it is submitted, in
+    the order of submission, while the tests go on."""
+
+    def __init__(self) -> None:
+        # A file, not a pipe: a pipe that no one reads could fill up and stop the process.
+        self._stderr = Path(tempfile.gettempdir()) / f"mlbp-cfn-lint-{os.getpid()}.log"
+        with self._stderr.open("w") as errors:
+            self.process = subprocess.Popen(
+                in_background(
+                    [sys.executable, str(ROOT / "tests" / "lint_server.py")], LINT_NICENESS
+                ),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
+        self._pending: deque[Future[list[dict[str, Any]]]] = deque()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, name="cfn-lint", daemon=True).start()
+
+    def submit(self, templates: list[str]) -> Future[list[dict[str, Any]]]:
+        """cfn-lint's matches (as `cfn-lint --format json` gives them) on ``templates``."""
+        assert self.process.stdin is not None
+        future: Future[list[dict[str, Any]]] = Future()
+        with self._lock:
+            self._pending.append(future)
+            self.process.stdin.write(json.dumps(templates) + "\n")
+            self.process.stdin.flush()
+        return future
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            answer = json.loads(line)
+            with self._lock:
+                future = self._pending.popleft()
+            if isinstance(answer, dict):
+                future.set_exception(RuntimeError(f"cfn-lint failed: {answer['error']}"))
+            else:
+                future.set_result(answer)
+        self.process.wait()
+        error = RuntimeError(
+            f"cfn-lint ended ({self.process.returncode}): {self._stderr.read_text()}"
+        )
+        self._stderr.unlink(missing_ok=True)
+        with self._lock:
+            while self._pending:
+                self._pending.popleft().set_exception(error)
+
+    def close(self) -> None:
+        """End the process once it has answered every batch."""
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
 
 
-class _SharedLint:
-    """One cfn-lint process for the templates of several apps: each process spends about a
-    second loading cfn-lint's schemas before it reads a template."""
-
-    def __init__(self, templates: list[str]) -> None:
-        self.process = start_cfn_lint(templates)
-        self._matches: list[dict[str, Any]] | None = None
-
-    def matches(self) -> list[dict[str, Any]]:
-        if self._matches is None:
-            out, err = self.process.communicate(timeout=600)
-            assert self.process.returncode in (0, 2, 4, 6, 8, 10, 12, 14), err
-            self._matches = json.loads(out or "[]")
-        return self._matches
+_lint_server: list[LintServer] = []
 
 
-#: The session's apps whose templates wait for cfn-lint, and how many apps the whole suite
-#: synthesizes (conftest's session fixtures): when that many are waiting, one process lints
-#: them all; otherwise the first app whose findings are asked for starts it.
-_LINT_QUEUE: list[Synthesized] = []
-SESSION_APPS = 3
-_whole_suite: list[bool] = []
+def lint_server() -> LintServer:
+    """The session's :class:`LintServer`, started on first use."""
+    if not _lint_server:
+        _lint_server.append(LintServer())
+    return _lint_server[0]
 
 
 @dataclass
 class Synthesized:
     """A synthesized app: its stacks' templates, read once and cached.
 
-    cfn-lint (about a second per template) runs on the templates in a background process,
-    one for every app of the session (see :data:`SESSION_APPS`), while the other tests run.
+    cfn-lint (about a second per template) runs on the templates in the background, in the
+    session's :class:`LintServer`, from the moment the app is synthesized.
     """
 
     app: cdk.App
     outdir: Path
     settings: Settings | None = None
     _templates: dict[str, Template] = field(default_factory=dict)
-    _lint: _SharedLint | None = None
+    _lint: Future[list[dict[str, Any]]] | None = None
 
     def template_paths(self) -> list[str]:
         return sorted(str(p) for p in self.outdir.glob("*.template.json"))
 
     def start_lint(self) -> None:
-        """Queue the templates for cfn-lint; start it once every app of the session is in."""
-        _LINT_QUEUE.append(self)
-        if _whole_suite and len(_LINT_QUEUE) >= SESSION_APPS:
-            _lint_queued()
+        """Submit the templates to cfn-lint, in the background."""
+        self._lint = lint_server().submit(self.template_paths())
 
     def lint_matches(self) -> list[dict[str, Any]]:
         """Every cfn-lint match (errors, warnings, informational) on this app's templates."""
-        if self._lint is None:
-            assert self in _LINT_QUEUE, "start_lint() was not called"
-            _lint_queued()
-        assert self._lint is not None
-        mine = set(self.template_paths())
-        return [m for m in self._lint.matches() if m["Filename"] in mine]
+        assert self._lint is not None, "start_lint() was not called"
+        return self._lint.result(timeout=900)
 
     def stack(self, stack_id: str) -> cdk.Stack:
         return self.app.node.find_child(stack_id)  # type: ignore[return-value]
@@ -172,14 +204,6 @@ class Synthesized:
             for logical_id, resource in self.template_json(stack_id)["Resources"].items()
             if resource["Type"] == resource_type
         }
-
-
-def _lint_queued() -> None:
-    """One cfn-lint process for every queued app's templates."""
-    queued = [synth for synth in _LINT_QUEUE if synth._lint is None]
-    lint = _SharedLint([path for synth in queued for path in synth.template_paths()])
-    for synth in queued:
-        synth._lint = lint
 
 
 def synth_project_app(outdir: Path, **context: Any) -> Synthesized:
@@ -304,15 +328,14 @@ def start_background_work(selected: set[str]) -> None:
         from tests.test_examples import start_examples
 
         start_examples()
+    elif selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
+        from tests import app_runs
+
+        app_runs.start()
     if "tests/test_packaging.py" in selected:
         from tests.test_packaging import start_build
 
         start_build()
-    if selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
-        from tests.cli.background import start_consumer_app, start_sandbox_default
-
-        start_sandbox_default()
-        start_consumer_app()
 
 
 def runs_the_whole_suite(config: pytest.Config) -> bool:
@@ -334,7 +357,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """For the whole suite, the background work starts before the tests are collected (five
     seconds of imports in this process), since every test file is known to run."""
     if runs_the_whole_suite(config):
-        _whole_suite.append(True)
+        lint_server()  # it loads cfn-lint's rules while the tests are collected
         start_background_work(
             {path.relative_to(ROOT).as_posix() for path in (ROOT / "tests").rglob("test_*.py")}
         )
@@ -351,13 +374,23 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         prefetch_jobs(selected)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """cfn-lint's process ends once it has answered what it was given."""
+    if _lint_server:
+        _lint_server[0].close()
+    app_runs = sys.modules.get("tests.app_runs")
+    if app_runs is not None:
+        app_runs.clean_up()
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """How long each example took to synthesize in this run (`make bench` times the app and
-    the multi-stack example alone, against an empty app)."""
-    examples = sys.modules.get("tests.test_examples")
-    seconds = examples.timings() if examples is not None else {}
+    """How long each app run as a user runs it (tests/app_runs.py) took to synthesize in
+    this run (`make bench` times the app and the multi-stack example alone, against an empty
+    app)."""
+    app_runs = sys.modules.get("tests.app_runs")
+    seconds = app_runs.timings() if app_runs is not None else {}
     if seconds:
         terminalreporter.write_line(
-            "examples synth (fresh processes, all at once in the background): "
+            "apps synth (one after the other, one fresh process in the background): "
             + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
         )

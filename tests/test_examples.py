@@ -1,163 +1,77 @@
 """The examples in examples/ run as a consumer runs them, and pass every gate.
 
-Each example is an app of its own, run in a fresh process with no context from this
-repository (no cdk.json, no feature flags: CDK's defaults, so strong cross-stack references),
-from a directory outside it, with the machine's end-of-life Node first on PATH and no
-JSII_NODE: the package's .pth file has to give jsii a supported Node. The multi-stack example
-runs a second time with weak cross-stack references. Every run must synthesize with zero
-unacknowledged findings under the rule packs (cdk-nag's four and the project's own), and
-cfn-lint must find no error in the templates.
-
-The runs take a while, so they start in the background as soon as the test session starts
-(tests/conftest.py), all at once, and the tests below wait for them. CDK's own
-CloudFormation schema validation is off in these runs, as in the rest of the suite
-(tests/conftest.py): cfn-lint checks every template instead.
+Each example is an app of its own, run as `cdk synth` runs it, with no context from this
+repository (no cdk.json, no feature flags: CDK's defaults, so strong cross-stack references)
+and from a directory outside it, by tests/app_runs.py: one fresh process in the background
+for all of them, with the machine's end-of-life Node first on PATH and no JSII_NODE, so the
+package's .pth file has to give jsii a supported Node. The multi-stack example runs a second
+time with weak cross-stack references. Every run must synthesize with zero unacknowledged
+findings under the rule packs (cdk-nag's four and the project's own), and cfn-lint must find
+no error in the templates: each example's templates go to the session's cfn-lint process as
+soon as that example has run.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import tempfile
 import threading
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
 from ml_blueprints.packs import RULE_PACKS
 from ml_blueprints.report import read_validation_report
-from tests.conftest import in_background, start_cfn_lint
+from tests import app_runs
+from tests.app_runs import EXAMPLES, AppRun
+from tests.conftest import lint_server
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-WEAK = {"@aws-cdk/core:defaultCrossStackReferences": "weak"}
-
-
-@dataclass
-class Run:
-    """One example app run in its own process."""
-
-    name: str
-    script: Path
-    context: dict[str, Any] | None = None
-    outdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="mlbp-example-")))
-    returncode: int | None = None
-    stdout: str = ""
-    stderr: str = ""
-    seconds: float = 0.0
-
-    def command(self) -> list[str]:
-        return in_background([sys.executable, str(self.script)])
-
-    def environment(self) -> dict[str, str]:
-        """The caller's environment without anything this repository or the test session
-        set (CDK context, JSII_NODE), with the machine's own Node first on PATH."""
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("CDK_", "JSII_")) and key != "PYTHONPATH"
-        }
-        system_dirs = [d for d in ("/usr/local/bin", "/usr/bin", "/bin") if Path(d).is_dir()]
-        env["PATH"] = os.pathsep.join([*system_dirs, env.get("PATH", "")])
-        env["CDK_OUTDIR"] = str(self.outdir)
-        env["CDK_VALIDATION"] = "false"  # cfn-lint checks the templates (see the docstring)
-        if self.context is not None:
-            env["CDK_CONTEXT_JSON"] = json.dumps(self.context)
-        return env
-
-    def run(self) -> None:
-        started = time.perf_counter()
-        result = subprocess.run(
-            self.command(),
-            cwd=self.outdir,  # outside the repository: no cdk.json anywhere above
-            env=self.environment(),
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-        self.seconds = time.perf_counter() - started
-        self.returncode, self.stdout, self.stderr = result.returncode, result.stdout, result.stderr
-
-    def templates(self) -> dict[str, dict[str, Any]]:
-        return {
-            path.name.removesuffix(".template.json"): json.loads(path.read_text())
-            for path in sorted(self.outdir.glob("*.template.json"))
-        }
-
-
-RUNS = {
-    "lake": Run("lake", EXAMPLES / "lake" / "app.py"),
-    "single_stack": Run("single_stack", EXAMPLES / "single_stack" / "app.py"),
-    "multi_stack": Run("multi_stack", EXAMPLES / "multi_stack" / "app.py"),
-    "multi_stack_weak": Run("multi_stack_weak", EXAMPLES / "multi_stack" / "app.py", WEAK),
-}
 #: The runs whose templates cfn-lint checks (the weak run differs only in references).
 LINTED = ("lake", "single_stack", "multi_stack")
-_state: dict[str, Any] = {}
+_lint: dict[str, Future[list[dict[str, Any]]]] = {}
+_started: list[threading.Thread] = []
 
 
-def _run_all() -> None:
-    """Every run at once, each in its own thread (they are niced background processes, so
-    they take whatever CPU the tests leave); cfn-lint starts on the linted runs' templates
-    as soon as those runs have finished."""
-    threads = {
-        name: threading.Thread(target=run.run, name=f"example-{name}", daemon=True)
-        for name, run in RUNS.items()
-    }
-    for thread in threads.values():
-        thread.start()
+def _lint_each_when_it_has_run() -> None:
     for name in LINTED:
-        threads[name].join()
-    templates = [
-        str(path) for name in LINTED for path in sorted(RUNS[name].outdir.glob("*.template.json"))
-    ]
-    lint = start_cfn_lint(templates)
-    for thread in threads.values():
-        thread.join()
-    out, err = lint.communicate(timeout=900)
-    _state["lint"] = (lint.returncode, json.loads(out or "[]"), err, templates)
+        run = app_runs.RUNS[name].wait()
+        templates = sorted(run.outdir.glob("*.template.json"))
+        _lint[name] = lint_server().submit([str(path) for path in templates])
 
 
 def start_examples() -> None:
-    """Run every example in the background, all at once (started by conftest)."""
-    if "thread" not in _state:
-        _state["thread"] = threading.Thread(target=_run_all, name="examples", daemon=True)
-        _state["thread"].start()
+    """Run every example in the background, and lint each as it finishes (started by
+    conftest)."""
+    app_runs.start()
+    if not _started:
+        _started.append(
+            threading.Thread(target=_lint_each_when_it_has_run, name="examples-lint", daemon=True)
+        )
+        _started[0].start()
 
 
-def _finished() -> dict[str, Run]:
+def _finished() -> dict[str, AppRun]:
     start_examples()
-    _state["thread"].join(timeout=1200)
-    assert not _state["thread"].is_alive(), "the example runs did not finish"
-    return RUNS
-
-
-def timings() -> dict[str, float]:
-    """Wall seconds of each run, once they have finished (for the session summary)."""
-    return {name: run.seconds for name, run in RUNS.items() if run.returncode is not None}
+    names = ("lake", "single_stack", "multi_stack", "multi_stack_weak")
+    return {name: app_runs.finished(name) for name in names}
 
 
 @pytest.mark.parametrize("name", ["lake", "single_stack", "multi_stack", "multi_stack_weak"])
 def test_each_example_synthesizes_with_no_open_finding(name: str) -> None:
     run = _finished()[name]
-    assert run.returncode == 0, run.stderr[-4000:]
     summary = read_validation_report(run.outdir)
     assert set(summary.open_findings) >= set(RULE_PACKS)
     assert summary.clean, summary.open_findings
-    assert "end-of-life" not in run.stderr, "jsii ran on the machine's end-of-life Node"
+    assert "end-of-life" not in app_runs.stderr(), "jsii ran on the machine's end-of-life Node"
 
 
 def test_cfn_lint_finds_no_error_in_the_examples() -> None:
-    _finished()
-    returncode, matches, stderr, templates = _state["lint"]
-    assert returncode in (0, 2, 4, 6, 8, 10, 12, 14), stderr[-2000:]
+    runs = _finished()
+    _started[0].join(timeout=600)
+    templates = [path for name in LINTED for path in runs[name].outdir.glob("*.template.json")]
     assert len(templates) == 1 + 1 + 9
+    matches = [m for name in LINTED for m in _lint[name].result(timeout=900)]
     errors = [m for m in matches if m["Level"] == "Error"]
     assert errors == [], json.dumps(errors, indent=1)[:3000]
 

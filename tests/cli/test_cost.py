@@ -15,7 +15,7 @@ import pytest
 from ml_blueprints import cli
 from ml_blueprints.cost import CostClass, CostReport, class_table, estimate, price_table, usd
 from ml_blueprints.cost.rules import RULES
-from tests.cli.background import wait
+from tests.app_runs import outdir_of
 from tests.conftest import ROOT, Synthesized
 
 README = ROOT / "README.md"
@@ -43,7 +43,7 @@ def test_every_resource_type_of_every_synthesized_app_has_a_cost_class(
 
 
 def test_the_default_sandbox_app_idles_at_20_dollars_a_month_or_less() -> None:
-    report = estimate(wait("sandbox-default"))
+    report = estimate(outdir_of("sandbox-default"))
     per_stack = {s.name: round(s.idle_usd_month, 2) for s in report.stacks}
     assert per_stack == {
         "DataLake": 3.00,  # the lake key, the flow-log key, the one key of every alert topic
@@ -181,7 +181,7 @@ def opt_in_table(base: CostReport, every_opt_in: CostReport) -> str:
 def test_the_readme_cost_tables_come_from_the_command(
     project: Synthesized, sandbox_project: Synthesized
 ) -> None:
-    sandbox = estimate(wait("sandbox-default"))
+    sandbox = estimate(outdir_of("sandbox-default"))
     default = estimate(project.outdir)
     expected = idle_table(sandbox, default)
     assert _readme_block("idle-cost") == expected, f"README idle-cost block:\n{expected}"
@@ -192,7 +192,7 @@ def test_the_readme_cost_tables_come_from_the_command(
 
 def test_the_readme_prose_figures_come_from_the_command(project: Synthesized) -> None:
     """The totals and the stream's prices the README's prose quotes, outside the tables."""
-    sandbox = estimate(wait("sandbox-default"))
+    sandbox = estimate(outdir_of("sandbox-default"))
     default = estimate(project.outdir)
     text = README.read_text()
     low, high = usd(sandbox.idle_usd_month), usd(default.idle_usd_month)
@@ -330,7 +330,7 @@ def test_cost_with_a_bad_format_exits_2_with_one_error_line() -> None:
 
 
 def test_cost_of_a_consumers_app(capsys: pytest.CaptureFixture[str]) -> None:
-    outdir = wait("consumer")
+    outdir = outdir_of("consumer")
     report = estimate(outdir)
     assert [s.name for s in report.stacks] == ["Archive/Store", "AcmeLake", "AcmeClicks"]
     assert report.unclassified_types == ["AWS::SQS::Queue"]

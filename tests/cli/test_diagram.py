@@ -15,7 +15,7 @@ import pytest
 from ml_blueprints import cli
 from ml_blueprints.assembly import read_stacks
 from ml_blueprints.diagram import Graph, build_graph, dot, mermaid
-from tests.cli.background import wait
+from tests.app_runs import outdir_of
 from tests.conftest import ROOT, Synthesized
 
 
@@ -134,7 +134,7 @@ def test_opt_in_layers_are_drawn_with_their_data(sandbox_project: Synthesized) -
 
 
 def test_a_consumers_app_with_import_values_and_a_stage() -> None:
-    graph = _graph(wait("consumer"))
+    graph = _graph(outdir_of("consumer"))
     assert graph.stacks == ["Archive/Store", "AcmeLake", "AcmeClicks"]
     edges = _edges(graph)
     assert ("AcmeClicks/ClicksStream", "AcmeClicks/ClicksDeliveryStream", "") in edges

@@ -1,0 +1,43 @@
+"""cfn-lint as one long-lived process for a test session (started by tests/conftest.py).
+
+cfn-lint spends about a second importing itself and loading its rules before it reads a
+template, and the session lints several apps that are ready at different times. This
+process loads the rules once, then reads batches of templates from stdin, one JSON array
+of paths per line, and answers each batch, in order, with one line on stdout: the JSON list
+of its matches, in the shape of `cfn-lint --format json`, or, if cfn-lint failed, an object
+with the traceback under "error". It ends at the end of stdin.
+
+The configuration is cfn-lint's default (the command line with only ``--template``), as in
+the command `cfn-lint --format json <templates>` it replaces.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+
+from cfnlint.config import ConfigMixIn
+from cfnlint.formatters import JsonFormatter
+from cfnlint.runner import Runner
+from cfnlint.runner.template.runner import run_template_by_file_paths
+
+
+def main() -> int:
+    rules = Runner(ConfigMixIn([])).rules
+    formatter = JsonFormatter()
+    for line in sys.stdin:
+        templates = json.loads(line)
+        try:
+            config = ConfigMixIn(["--template", *templates]) if templates else None
+            matches = list(run_template_by_file_paths(config, rules)) if config else []
+            answer = json.loads(formatter.print_matches(matches, rules, config) or "[]")
+        except BaseException:  # the batch's answer; the next batch goes on
+            answer = {"error": traceback.format_exc()}
+        sys.stdout.write(json.dumps(answer) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
