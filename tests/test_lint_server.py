@@ -29,7 +29,7 @@ def test_each_batch_gets_the_matches_the_command_gives_for_it(tmp_path: Path) ->
     bad.write_text(json.dumps(BAD, indent=1))
     good.write_text(json.dumps(GOOD, indent=1))
     server = lint_server()
-    first, second, nothing = server.submit([str(bad)]), server.submit([str(good)]), server.submit([])
+    first, second, nothing = (server.submit(batch) for batch in ([str(bad)], [str(good)], []))
     command = subprocess.run(
         [str(Path(sys.executable).parent / "cfn-lint"), "--format", "json", str(bad)],
         capture_output=True,
