@@ -82,7 +82,9 @@ import base64
 import json
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from functools import reduce
 from typing import Any
@@ -506,15 +508,44 @@ def _quarantine_rows(rejected: DataFrame, failed: DataFrame) -> DataFrame:
     )
 
 
+#: The runs under way in this process, per session: {id(session): [runs, settings before]}.
+_RUNS_UNDER_WAY: dict[int, tuple[list[int], dict[str, str | None]]] = {}
+_RUNS_LOCK = threading.Lock()
+
+
+@contextmanager
+def session_settings(spark: SparkSession) -> Iterator[None]:
+    """:data:`SESSION_SETTINGS` on ``spark`` for the time of a run, then the session's own
+    again. They are session-wide, so with runs under way at the same time in one process (on
+    other outputs, from threads), they stay until the last of them has finished."""
+    with _RUNS_LOCK:
+        if id(spark) not in _RUNS_UNDER_WAY:
+            saved = {key: spark.conf.get(key, None) for key in SESSION_SETTINGS}
+            for key, value in SESSION_SETTINGS.items():
+                spark.conf.set(key, value)
+            _RUNS_UNDER_WAY[id(spark)] = ([0], saved)
+        runs, saved = _RUNS_UNDER_WAY[id(spark)]
+        runs[0] += 1
+    try:
+        yield
+    finally:
+        with _RUNS_LOCK:
+            runs[0] -= 1
+            if runs[0] == 0:
+                del _RUNS_UNDER_WAY[id(spark)]
+                for key, value in saved.items():
+                    if value is None:
+                        spark.conf.unset(key)
+                    else:
+                        spark.conf.set(key, value)
+
+
 def run(
     spark: SparkSession, input_path: str, output_path: str, quarantine_path: str
 ) -> dict[str, int]:
     """Process the files under ``input_path`` the ledger does not list yet, write both
     outputs and the ledger entry, return the counts (see the module docstring)."""
-    saved = {key: spark.conf.get(key, None) for key in SESSION_SETTINGS}
-    for key, value in SESSION_SETTINGS.items():
-        spark.conf.set(key, value)
-    try:
+    with session_settings(spark):
         processed, committed = fileio.read_ledger(spark, quarantine_path)
         removed = fileio.remove_uncommitted_batches(spark, quarantine_path, committed)
         if removed:
@@ -535,12 +566,6 @@ def run(
             counts = process(spark, pending, output_path, quarantine_path, batch)
             counts["files_skipped"] = skipped
             fileio.write_ledger_entry(spark, quarantine_path, batch, pending)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
     LOG.info("spark_etl counts: %s", json.dumps(counts, sort_keys=True))
     return counts
 

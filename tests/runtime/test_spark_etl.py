@@ -618,3 +618,53 @@ def test_a_defect_quarantines_the_line_instead_of_failing_the_run(
     convert = spark_etl.payload_converter(StructType([StructField("n", LongType())]))
     assert convert('{"n":1}') == ((1,), None)
     assert convert('{"n":"text"}') == (None, "TypeError: a str does not fit bigint")
+
+
+class _Conf:
+    """A session's runtime settings, as ``SparkSession.conf`` holds them."""
+
+    def __init__(self, settings: dict[str, str]) -> None:
+        self.settings = dict(settings)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.settings.get(key, default)
+
+    def set(self, key: str, value: str) -> None:
+        self.settings[key] = value
+
+    def unset(self, key: str) -> None:
+        self.settings.pop(key, None)
+
+
+class _Session:
+    def __init__(self, settings: dict[str, str]) -> None:
+        self.conf = _Conf(settings)
+
+
+def test_runs_under_way_at_once_keep_the_settings_until_the_last_one_ends() -> None:
+    """Two runs on one session from two threads (the suite does this): the one that ends
+    first must not take the settings away from the other, whose write would then fail on a
+    timestamp before 1900 (WRITE_ANCIENT_DATETIME)."""
+    key = "spark.sql.parquet.int96RebaseModeInWrite"
+    own = {key: "EXCEPTION"}  # the session's own value, set before the runs
+    session, other = _Session(own), _Session({})
+    corrected = dict(spark_etl.SESSION_SETTINGS)
+    first = spark_etl.session_settings(session)  # type: ignore[arg-type]
+    second = spark_etl.session_settings(session)  # type: ignore[arg-type]
+    first.__enter__()
+    assert session.conf.settings == corrected
+    second.__enter__()
+    with spark_etl.session_settings(other):  # type: ignore[arg-type]
+        assert other.conf.settings == corrected
+    assert other.conf.settings == {}  # unset again: the session had none of them
+    first.__exit__(None, None, None)
+    assert session.conf.settings == corrected  # the second run is still under way
+    second.__exit__(None, None, None)
+    assert session.conf.settings == own
+
+
+def test_a_failed_run_gives_the_session_its_settings_back() -> None:
+    session = _Session({"spark.sql.parquet.datetimeRebaseModeInRead": "LEGACY"})
+    with pytest.raises(RuntimeError), spark_etl.session_settings(session):  # type: ignore[arg-type]
+        raise RuntimeError("the write failed")
+    assert session.conf.settings == {"spark.sql.parquet.datetimeRebaseModeInRead": "LEGACY"}
