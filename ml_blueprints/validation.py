@@ -95,13 +95,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 def typed_props(func: F) -> F:
     """Check the arguments of ``func`` (a constructor or method) against its type hints.
 
-    Before the body runs, every argument given is checked against its hint; an unknown
-    keyword or a missing required one is a problem too. Without problems the body runs as
-    is. With problems, each badly typed prop that has a default is replaced by it and the
-    body runs until its own validation, whose ``PropErrors`` (of the same owner: the class
-    name, or ``Class.method``) reports the type problems first, together with any other bad
-    prop, in one ``ValueError``. A bad prop without a default (a required one) is reported at
-    once, with the other type problems, under the owner and the construct's path.
+    Before the body runs, every argument given (each item of a ``*args``) is checked against
+    its hint; an unknown keyword or a missing required one is a problem too. Without
+    problems the body runs as is. With problems, each badly typed prop that has a default is
+    replaced by it and the body runs until its own validation, whose ``PropErrors`` (of the
+    same owner: the class name, or ``Class.method``) reports the type problems first,
+    together with any other bad prop, in one ``ValueError``. A bad prop without a default (a
+    required one) is reported at once, with the other type problems, under the owner and the
+    construct's path.
     """
     signature = inspect.signature(func)
     owner = func.__qualname__.removesuffix(".__init__")
@@ -124,7 +125,14 @@ def typed_props(func: F) -> F:
                 continue
             if parameter.kind is inspect.Parameter.VAR_KEYWORD:
                 continue
-            found = type_problems(value, hints[name], name)
+            if parameter.kind is inspect.Parameter.VAR_POSITIONAL:  # *items: each one
+                found = [
+                    problem
+                    for index, item in enumerate(value)
+                    for problem in type_problems(item, hints[name], f"{name}[{index}]")
+                ]
+            else:
+                found = type_problems(value, hints[name], name)
             if found:
                 problems.extend(found)
                 bad.add(name)

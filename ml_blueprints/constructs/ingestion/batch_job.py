@@ -387,6 +387,7 @@ class BatchJob(Construct):
             )
             self.alarms["ScheduleDropped"] = self.schedule.alarm
 
+    @typed_props
     def submit_task(self, scope: Construct, id: str) -> tasks.BatchSubmitJob:
         """A Step Functions task in ``scope`` that submits this job to its queue and waits
         for it to finish (``.sync``), retried twice on Batch's own errors (not on the job

@@ -319,6 +319,7 @@ class Warehouse(Construct):
         """The workgroup's endpoint host name (resolvable inside the VPC)."""
         return self.workgroup.attr_workgroup_endpoint_address
 
+    @typed_props
     def allow_from(self, peer: ec2.IPeer, description: str) -> None:
         """Let ``peer`` (a security group, or a CIDR inside the VPC) connect on the port."""
         self.security_group.add_ingress_rule(peer, ec2.Port.tcp(self.port), description)

@@ -165,6 +165,7 @@ class SetupFunction(Construct):
             "the record, so a dead-letter queue would hold nothing to act on.",
         )
 
+    @typed_props
     def resource(
         self, scope: Construct, id: str, resource_type: str, properties: dict[str, object]
     ) -> cdk.CustomResource:

@@ -92,6 +92,7 @@ class AlertTopic(Construct):
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
 
+    @typed_props
     def notify_task(self, scope: Construct, subject: str) -> tasks.SnsPublish:
         """A Step Functions task ``NotifyFailure`` in ``scope`` publishing the execution, its
         state machine and the error at ``$.error`` to the topic (retried 3 times)."""
@@ -113,6 +114,7 @@ class AlertTopic(Construct):
         notify.add_retry(interval=cdk.Duration.seconds(5), max_attempts=3, backoff_rate=2)
         return notify
 
+    @typed_props
     def notify_on(self, *alarms: cloudwatch.Alarm) -> None:
         """Send the state changes of ``alarms`` (into ALARM and back to OK) to the topic."""
         action = cloudwatch_actions.SnsAction(self.topic)

@@ -386,6 +386,7 @@ class SecureDataLake(Construct):
             noncurrent_version_expiration=cdk.Duration.days(1),
         )
 
+    @typed_props
     def outside_role_name(
         self, scope: Construct, purpose: str, role_name: str | None, *, owner: str
     ) -> str | None:
@@ -420,12 +421,14 @@ class SecureDataLake(Construct):
         errors.raise_if_any()
         return role_name
 
+    @typed_props
     def admit_outside_role(self, role: iam.IRole) -> None:
         """Exempt ``role`` from the endpoint restriction if it is in the lake's stack (roles
         in other stacks are exempt by name: see :meth:`outside_role_name`)."""
         if cdk.Stack.of(role).node.path == cdk.Stack.of(self).node.path:
             self.exempt_from_endpoint_restriction(role)
 
+    @typed_props
     def exempts_role_name(self, role_name: str) -> bool:
         """Whether a role called ``role_name`` is exempt by one of the name prefixes."""
         return any(role_name.startswith(p) for p in self.exempt_role_name_prefixes)
