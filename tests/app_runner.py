@@ -10,9 +10,10 @@ creates gets them as props instead: ``outdir`` (unless the app sets its own) and
 app's own ``context``. A null context is none at all.
 
 After each app a line on stdout starts with :data:`MARK` and holds the JSON of its result:
-``{"name", "status", "seconds", "error"}``, ``status`` being the exit status a process of
-its own would have had (0, the code of a ``SystemExit``, or 1 with the traceback in
-``error``). What the app itself prints comes before that line.
+``{"name", "status", "seconds", "error", "jsii_node"}``, ``status`` being the exit status a
+process of its own would have had (0, the code of a ``SystemExit``, or 1 with the traceback
+in ``error``), ``jsii_node`` the Node jsii was given (``JSII_NODE``, or null for the first
+``node`` on PATH). What the app itself prints comes before that line.
 
 Run it with ``python -P``, so its own directory (tests/, whose tests/constructs would hide
 the constructs library) is not on ``sys.path``. It imports nothing from the repository.
@@ -71,7 +72,13 @@ def run(app: dict[str, Any]) -> dict[str, Any]:
     finally:
         sys.path[:], sys.argv = saved_path, saved_argv
     seconds = time.perf_counter() - started
-    return {"name": app["name"], "status": status, "seconds": seconds, "error": error}
+    return {
+        "name": app["name"],
+        "status": status,
+        "seconds": seconds,
+        "error": error,
+        "jsii_node": os.environ.get("JSII_NODE"),
+    }
 
 
 def main() -> int:

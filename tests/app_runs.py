@@ -49,6 +49,7 @@ class AppRun:
     output: str = ""
     error: str = ""
     seconds: float = 0.0
+    jsii_node: str | None = None  # the Node jsii was given; None: the first on PATH
     done: threading.Event = field(default_factory=threading.Event)
 
     def wait(self, timeout: float = 1200) -> AppRun:
@@ -135,6 +136,7 @@ def _read(process: subprocess.Popen[str]) -> None:
         result = json.loads(line.removeprefix(MARK))
         run = RUNS[result["name"]]
         run.status, run.error, run.seconds = result["status"], result["error"], result["seconds"]
+        run.jsii_node = result["jsii_node"]
         run.output, printed = "".join(printed), []
         run.done.set()
     process.wait()

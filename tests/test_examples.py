@@ -23,6 +23,7 @@ import pytest
 
 from ml_blueprints.packs import RULE_PACKS
 from ml_blueprints.report import read_validation_report
+from ml_blueprints.toolchain import MIN_NODE_MAJOR, node_major
 from tests import app_runs
 from tests.app_runs import EXAMPLES, AppRun
 from tests.conftest import lint_server
@@ -63,7 +64,11 @@ def test_each_example_synthesizes_with_no_open_finding(name: str) -> None:
     summary = read_validation_report(run.outdir)
     assert set(summary.open_findings) >= set(RULE_PACKS)
     assert summary.clean, summary.open_findings
-    assert "end-of-life" not in app_runs.stderr(), "jsii ran on the machine's end-of-life Node"
+    # The machine's end-of-life Node is first on PATH: the .pth hook must have given jsii
+    # a supported one, and jsii must not have warned about the one it ran on.
+    assert run.jsii_node is not None, "jsii ran on the first node on PATH"
+    assert (node_major(run.jsii_node) or 0) >= MIN_NODE_MAJOR, run.jsii_node
+    assert "end-of-life" not in app_runs.stderr(), "jsii ran on an end-of-life Node"
 
 
 def test_cfn_lint_finds_no_error_in_the_examples() -> None:
