@@ -282,6 +282,7 @@ RUN_LAST = (
     "tests/test_packaging.py",
     "tests/cli/test_cost.py",
     "tests/cli/test_diagram.py",
+    "tests/test_lint_server.py",  # its batches wait behind the apps' in cfn-lint's queue
     "tests/test_compliance.py",
     "tests/runtime/test_fine_tuning.py",
     "tests/test_examples.py",

@@ -116,7 +116,7 @@ def test_every_key_a_stack_deletes_waits_seven_days(all_apps: list[Synthesized])
 
 
 def test_the_report_lints_like_the_test(project: Synthesized) -> None:
-    template = templates(project.outdir)[0]
+    template = min(templates(project.outdir), key=lambda path: path.stat().st_size)
     errors, warnings = lint_errors(template)
     assert errors == []
     in_background = [
