@@ -142,7 +142,7 @@ def _read(process: subprocess.Popen[str]) -> None:
     process.wait()
     for run in RUNS.values():
         if not run.done.is_set():
-            run.status = process.returncode
+            run.status = process.returncode or 1  # it never reported: a failure either way
             run.error = f"the app runner ended ({process.returncode}): {stderr()[-3000:]}"
             run.done.set()
 
