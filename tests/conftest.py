@@ -325,14 +325,14 @@ def start_background_work(selected: set[str]) -> None:
         from tests.runtime.test_fine_tuning import start_background_run
 
         start_background_run()
+    if selected & {"tests/test_examples.py", "tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
+        from tests import app_runs
+
+        app_runs.start()
     if "tests/test_examples.py" in selected:
         from tests.test_examples import start_examples
 
         start_examples()
-    elif selected & {"tests/cli/test_cost.py", "tests/cli/test_diagram.py"}:
-        from tests import app_runs
-
-        app_runs.start()
     if "tests/test_packaging.py" in selected:
         from tests.test_packaging import start_build
 

@@ -28,7 +28,9 @@ from tests import app_runs
 from tests.app_runs import EXAMPLES, AppRun
 from tests.conftest import lint_server
 
-#: The runs whose templates cfn-lint checks (the weak run differs only in references).
+#: The example runs (tests/app_runs.py) and those whose templates cfn-lint checks (the weak
+#: run differs only in references).
+EXAMPLE_RUNS = ("lake", "single_stack", "multi_stack", "multi_stack_weak")
 LINTED = ("lake", "single_stack", "multi_stack")
 _lint: dict[str, Future[list[dict[str, Any]]]] = {}
 _started: list[threading.Thread] = []
@@ -54,11 +56,10 @@ def start_examples() -> None:
 
 def _finished() -> dict[str, AppRun]:
     start_examples()
-    names = ("lake", "single_stack", "multi_stack", "multi_stack_weak")
-    return {name: app_runs.finished(name) for name in names}
+    return {name: app_runs.finished(name) for name in EXAMPLE_RUNS}
 
 
-@pytest.mark.parametrize("name", ["lake", "single_stack", "multi_stack", "multi_stack_weak"])
+@pytest.mark.parametrize("name", EXAMPLE_RUNS)
 def test_each_example_synthesizes_with_no_open_finding(name: str) -> None:
     run = _finished()[name]
     summary = read_validation_report(run.outdir)

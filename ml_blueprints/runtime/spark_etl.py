@@ -508,7 +508,8 @@ def _quarantine_rows(rejected: DataFrame, failed: DataFrame) -> DataFrame:
     )
 
 
-#: The runs under way in this process, per session: {id(session): [runs, settings before]}.
+#: The runs under way in this process, per session:
+#: {id(session): ([how many], the session's own settings from before the first)}.
 _RUNS_UNDER_WAY: dict[int, tuple[list[int], dict[str, str | None]]] = {}
 _RUNS_LOCK = threading.Lock()
 
