@@ -13,17 +13,38 @@ the command `cfn-lint --format json <templates>` it replaces.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import sys
 import traceback
 
+import cfnlint.context.context
+import cfnlint.jsonschema._filter
+import cfnlint.jsonschema.validators
 from cfnlint.config import ConfigMixIn
 from cfnlint.formatters import JsonFormatter
 from cfnlint.runner import Runner
 from cfnlint.runner.template.runner import run_template_by_file_paths
 
 
+def cache_dataclass_fields() -> None:
+    """cfn-lint copies its validator and context dataclasses about a million times a session
+    (``evolve``), and each copy asks :func:`dataclasses.fields` for the class's fields again:
+    8 % of its time. A class's fields do not change once it is defined, so each class is asked
+    once. tests/test_lint_server.py checks that the answers are cfn-lint's own."""
+    fields = functools.cache(dataclasses.fields)
+    for module in (
+        cfnlint.context.context,
+        cfnlint.jsonschema.validators,
+        cfnlint.jsonschema._filter,
+    ):
+        assert module.fields is dataclasses.fields, module.__name__  # a newer cfn-lint: look again
+        module.fields = fields
+
+
 def main() -> int:
+    cache_dataclass_fields()
     rules = Runner(ConfigMixIn([])).rules
     formatter = JsonFormatter()
     for line in sys.stdin:
