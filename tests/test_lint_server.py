@@ -6,9 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from cfnlint.api import lint
+from cfnlint.context.context import Context
+from cfnlint.context.context import Path as LintPath
 
 from tests.conftest import lint_server
+from tests.lint_server import evolve_context
 
 #: A bucket with a property that does not exist, a queue with a delay that is not a number.
 BAD = {
@@ -48,3 +52,32 @@ def test_a_template_that_is_not_json_is_an_error_of_its_batch_only(tmp_path: Pat
     good = tmp_path / "Good.template.json"
     good.write_text(json.dumps(GOOD))
     assert server.submit([str(good)]).result(timeout=300) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"ref_values": {"Bucket": "name"}},
+        {"ref_values": {"Known": "replaced"}, "strict_types": False},
+        {"path": LintPath().descend(path="Resources", cfn_path="Resources")},
+        {"regions": ["eu-west-1", "us-east-1"], "functions": ["Fn::Sub"], "resources": {}},
+    ],
+)
+def test_the_servers_context_evolve_gives_what_cfn_lints_gives(changes: dict) -> None:
+    """The server evolves cfn-lint's contexts without their frozen __init__ (see
+    tests/lint_server.py); here, in this process, cfn-lint's own evolve is the reference."""
+    context = Context(regions=["us-east-1"], ref_values={"Known": "value"}, strict_types=True)
+    assert context.module_names == ()  # cached on the instance: not to be carried over
+    evolved = evolve_context(context, **dict(changes))
+    expected = context.evolve(**dict(changes))
+    assert type(evolved) is Context
+    assert evolved == expected
+    assert vars(evolved) == {key: getattr(expected, key) for key in vars(evolved)}
+    assert "module_names" not in vars(evolved)
+    assert context.ref_values == {"Known": "value"}  # the original is left as it was
+
+
+def test_the_servers_context_evolve_refuses_what_cfn_lint_refuses() -> None:
+    with pytest.raises(TypeError, match="colour"):
+        evolve_context(Context(), colour="red")
