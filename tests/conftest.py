@@ -33,17 +33,20 @@ from collections.abc import Callable  # noqa: E402
 from concurrent.futures import Future  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
-import aws_cdk as cdk  # noqa: E402
 import botocore.loaders  # noqa: E402
 import botocore.session  # noqa: E402
 import pytest  # noqa: E402
-from aws_cdk.assertions import Template  # noqa: E402
 
-from ml_blueprints.app import build_app  # noqa: E402
-from ml_blueprints.compliance import apply_rule_packs  # noqa: E402
-from ml_blueprints.config import CONTEXT_KEYS, Settings  # noqa: E402
+# aws_cdk and the package (about 1.5 s of imports, with jsii's start) are imported where they
+# are used, so that pytest_configure starts the background work (below) that much earlier: the
+# test modules import them anyway, while the background work runs.
+if TYPE_CHECKING:
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from ml_blueprints.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,11 +84,13 @@ INGESTION_OPT_INS: dict[str, str] = {
     "files/smb-AbCdEf",
 }
 
-#: The feature flags from cdk.json, which the CLI passes to app.py; tests pass them too.
+#: The feature flags from cdk.json, which the CLI passes to app.py; tests pass them too. They
+#: are its namespaced keys (``@aws-cdk/...``); the others are the app's own settings
+#: (tests/test_config.py checks that these are all of ml_blueprints.config.CONTEXT_KEYS).
 FEATURE_FLAGS: dict[str, Any] = {
     key: value
     for key, value in json.loads((ROOT / "cdk.json").read_text())["context"].items()
-    if key not in CONTEXT_KEYS
+    if key.startswith("@")
 }
 
 
@@ -200,6 +205,8 @@ class Synthesized:
         return self.app.node.find_child(stack_id)  # type: ignore[return-value]
 
     def template(self, stack_id: str) -> Template:
+        from aws_cdk.assertions import Template
+
         if stack_id not in self._templates:
             self._templates[stack_id] = Template.from_json(self.template_json(stack_id))
         return self._templates[stack_id]
@@ -218,6 +225,8 @@ class Synthesized:
 
 def synth_project_app(outdir: Path, **context: Any) -> Synthesized:
     """Build and synthesize the project's app exactly as app.py does, with ``context``."""
+    from ml_blueprints.app import build_app
+
     app, settings = build_app(context={**FEATURE_FLAGS, **context}, outdir=str(outdir))
     app.synth()
     synthesized = Synthesized(app=app, outdir=outdir, settings=settings)
@@ -227,6 +236,10 @@ def synth_project_app(outdir: Path, **context: Any) -> Synthesized:
 
 def synth_stacks(outdir: Path, build: Callable[[cdk.App], None]) -> Synthesized:
     """Synthesize an app of test stacks made by ``build``, with the same rule packs."""
+    import aws_cdk as cdk
+
+    from ml_blueprints.compliance import apply_rule_packs
+
     app = cdk.App(context=FEATURE_FLAGS, outdir=str(outdir))
     build(app)
     apply_rule_packs(app)

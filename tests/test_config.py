@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
 
 from ml_blueprints.config import CONTEXT_KEYS, Settings, settings_from_context
+from tests.conftest import ROOT
 
 
 def _settings(**context: Any) -> Settings:
@@ -162,6 +164,9 @@ def test_the_feature_flags_of_cdk_json_are_accepted() -> None:
     from tests.conftest import FEATURE_FLAGS
 
     assert FEATURE_FLAGS
+    cdk_json = json.loads((ROOT / "cdk.json").read_text())["context"]
+    assert cdk_json.keys() - FEATURE_FLAGS.keys() <= CONTEXT_KEYS.keys()
+    assert not FEATURE_FLAGS.keys() & CONTEXT_KEYS.keys()
     assert _settings(**FEATURE_FLAGS, env_name="prod").env_name == "prod"
 
 
