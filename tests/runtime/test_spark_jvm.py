@@ -14,8 +14,9 @@ from tests.runtime import spark_jvm
 
 
 @pytest.fixture
-def archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty archive directory instead of the environment's."""
+def archives(spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty archive directory instead of the environment's, once the session's JVM has
+    started (it reads what these tests change: ``JAVA_HOME``, the module's settings)."""
     monkeypatch.setattr(spark_jvm, "ARCHIVES", tmp_path / "spark-classes")
     return spark_jvm.ARCHIVES
 
