@@ -162,25 +162,34 @@ instants = st.one_of(
 )
 
 
+# The strategies the composites below draw from, built once: a strategy built in a composite
+# is built again at every draw, and Hypothesis works out its properties again each time.
+_offsets = st.sampled_from([None, 0, 60, -90, 330, -720, 14 * 60])
+_separators = st.sampled_from(["T", " ", "t"])
+_digit = st.integers(0, 9)
+_sub_micro = st.integers(0, 999)
+_zones = st.sampled_from(["", "Z", "z"])
+
+
 @st.composite
 def iso_timestamps(draw: st.DrawFn) -> str:
     """A timestamp string, valid (mostly) or not: separators, fraction digits, offsets."""
     moment = draw(instants)
-    offset_minutes = draw(st.sampled_from([None, 0, 60, -90, 330, -720, 14 * 60]))
+    offset_minutes = draw(_offsets)
     if offset_minutes is not None:
         try:
             moment = moment.astimezone(timezone(timedelta(minutes=offset_minutes)))
         except OverflowError:
             offset_minutes = None
-    sep = draw(st.sampled_from(["T", " ", "t"]))
-    digits = draw(st.integers(0, 9))
-    fraction = f"{moment.microsecond:06d}{draw(st.integers(0, 999)):03d}"[:digits]
+    sep = draw(_separators)
+    digits = draw(_digit)
+    fraction = f"{moment.microsecond:06d}{draw(_sub_micro):03d}"[:digits]
     text = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}{sep}"
     text += f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}"
     if digits:
         text += "." + fraction
     if offset_minutes is None:
-        text += draw(st.sampled_from(["", "Z", "z"]))
+        text += draw(_zones)
     elif offset_minutes == 0 and draw(st.booleans()):
         text += "Z"
     else:
@@ -192,7 +201,7 @@ def iso_timestamps(draw: st.DrawFn) -> str:
                 + ([f"{sign}{hours:02d}"] if not minutes else [])
             )
         )
-    if draw(st.integers(0, 9)) == 0:  # now and then, break it
+    if draw(_digit) == 0:  # now and then, break it
         text = draw(
             st.sampled_from(
                 [
@@ -209,7 +218,7 @@ def iso_timestamps(draw: st.DrawFn) -> str:
                 ]
             )
         )
-    if draw(st.integers(0, 9)) == 0:
+    if draw(_digit) == 0:
         text = f" {text}\t"
     return text
 
@@ -256,38 +265,59 @@ class Line:
         return to_json(Obj(tuple(pairs)), self.ascii_only).encode("utf-8", "surrogatepass")
 
 
+def _valid_time(text: Any) -> bool:
+    from ml_blueprints.runtime.event_contract import parse_instant
+
+    try:
+        parse_instant(text)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _ingested_at(last: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(
+        st.just(MISSING),
+        st.just(MISSING),
+        st.just(MISSING),
+        st.none(),
+        iso_timestamps().filter(_valid_time),
+        iso_timestamps().filter(_valid_time),
+        last,
+    )
+
+
+# What the composite below draws from, built once (see iso_timestamps above).
+_whitespace = st.sampled_from(["", "", "", " ", "\t", "\u3000"])
+_id_cores = st.sampled_from(["e1", "e2", "e3", "E1", "é4", "id with space"])
+_bad_ids = st.sampled_from([MISSING, None, "", "  ", Num("42"), ["e1"]])
+_types = st.sampled_from(["click", " Page_View ", "VIEW", "purchase"])
+_bad_types = st.sampled_from([MISSING, None, "", " ", Num("7"), Obj(())])
+_event_times = {True: iso_timestamps(), False: timestamps}
+_ingested_ats = {True: _ingested_at(st.just(MISSING)), False: _ingested_at(timestamps)}
+_payloads = {
+    True: st.dictionaries(st.sampled_from(SAFE_NAMES), safe_values, max_size=3),
+    False: st.dictionaries(names, json_values, max_size=3),
+}
+
+
 @st.composite
 def events(draw: st.DrawFn, valid_bias: bool = False) -> Line:
     """An event line: required fields mostly right, a payload of generated fields."""
-    whitespace = st.sampled_from(["", "", "", " ", "\t", "\u3000"])
     id_choice = draw(st.integers(0, 19))
     id_core: str | None = None
     id_lead = id_trail = ""
     if id_choice < 17 or valid_bias:
-        id_core = draw(st.sampled_from(["e1", "e2", "e3", "E1", "é4", "id with space"]))
-        id_lead, id_trail = draw(whitespace), draw(whitespace)
+        id_core = draw(_id_cores)
+        id_lead, id_trail = draw(_whitespace), draw(_whitespace)
         event_id: Any = "placeholder"
     else:
-        event_id = draw(st.sampled_from([MISSING, None, "", "  ", Num("42"), ["e1"]]))
-    event_type: Any = draw(
-        st.sampled_from(["click", " Page_View ", "VIEW", "purchase"])
-        if valid_bias or draw(st.integers(0, 9))
-        else st.sampled_from([MISSING, None, "", " ", Num("7"), Obj(())])
-    )
-    event_time: Any = draw(iso_timestamps() if valid_bias else timestamps)
+        event_id = draw(_bad_ids)
+    event_type: Any = draw(_types if valid_bias or draw(_digit) else _bad_types)
+    event_time: Any = draw(_event_times[valid_bias])
     if valid_bias and not _valid_time(event_time):
         event_time = "2026-11-24T16:05:09Z"
-    ingested_at: Any = draw(
-        st.one_of(
-            st.just(MISSING),
-            st.just(MISSING),
-            st.just(MISSING),
-            st.none(),
-            iso_timestamps().filter(_valid_time),
-            iso_timestamps().filter(_valid_time),
-            st.just(MISSING) if valid_bias else timestamps,
-        )
-    )
+    ingested_at: Any = draw(_ingested_ats[valid_bias])
     pairs: list[tuple[str, Any]] = []
     for name, value in (
         ("event_id", event_id),
@@ -297,13 +327,7 @@ def events(draw: st.DrawFn, valid_bias: bool = False) -> Line:
     ):
         if value is not MISSING:
             pairs.append((name, value))
-    payload = draw(
-        st.dictionaries(
-            st.sampled_from(SAFE_NAMES) if valid_bias else names,
-            safe_values if valid_bias else json_values,
-            max_size=3,
-        )
-    )
+    payload = draw(_payloads[valid_bias])
     if not valid_bias and draw(st.integers(0, 19)) == 0:  # the same name twice
         payload = [*payload.items(), *payload.items()]
     pairs.extend(payload.items() if isinstance(payload, dict) else payload)
@@ -315,16 +339,6 @@ def events(draw: st.DrawFn, valid_bias: bool = False) -> Line:
         id_trail=id_trail,
         ascii_only=draw(st.booleans()),
     )
-
-
-def _valid_time(text: Any) -> bool:
-    from ml_blueprints.runtime.event_contract import parse_instant
-
-    try:
-        parse_instant(text)
-    except (ValueError, TypeError):
-        return False
-    return True
 
 
 garbage = st.one_of(
