@@ -64,15 +64,16 @@ class AppRun:
         }
 
 
-#: In the order they run. The examples that cfn-lint checks come first: their lint is the
-#: longest wait at the end of the suite. Then the two apps the cost and diagram tests read,
-#: then the multi-stack example with weak references, which is not linted.
+#: In the order they run. The examples that cfn-lint checks come first, the one with the most
+#: templates (nine) first: their lint is the longest wait at the end of the suite. Then the
+#: two apps the cost and diagram tests read, then the multi-stack example with weak
+#: references, which is not linted.
 RUNS: dict[str, AppRun] = {
     run.name: run
     for run in (
-        AppRun("lake", EXAMPLES / "lake" / "app.py"),
-        AppRun("single_stack", EXAMPLES / "single_stack" / "app.py"),
         AppRun("multi_stack", EXAMPLES / "multi_stack" / "app.py"),
+        AppRun("single_stack", EXAMPLES / "single_stack" / "app.py"),
+        AppRun("lake", EXAMPLES / "lake" / "app.py"),
         # What the README's headline idle cost is of.
         AppRun("sandbox-default", ROOT / "app.py", {**FEATURE_FLAGS, "sandbox": "true"}),
         # No context at all: CDK's defaults, as in an app of the user's own.
