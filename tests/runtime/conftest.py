@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from py4j.java_gateway import JVMView
 from pyspark.sql import SparkSession
 
 from tests.conftest import ROOT
@@ -62,8 +63,35 @@ def start_session(scratch: Path, class_archive: list[str] | None = None) -> Spar
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
+    cache_class_names(session)
     session.range(10).count()  # the first job pays for class loading
     return session
+
+
+class NameCachingJVMView(JVMView):
+    """A JVM view that resolves each simple name once.
+
+    PySpark looks its Java classes up by simple name (``functions`` at every ``F.col``,
+    ``PythonUtils``, ``SparkSession``): each lookup is a round trip in which the JVM tries the
+    name in every package the view imports, and every miss searches all of Spark's jars (about
+    1,500 lookups in the suite, about a second of the JVM's CPU). A name resolves to the same
+    class or package for the whole session (the tests add no imports), so its answer is kept
+    (a name that does not exist is asked again, and fails again).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        resolved: dict[str, Any] = self.__dict__.setdefault("_resolved", {})
+        if name not in resolved:
+            resolved[name] = super().__getattr__(name)
+        return resolved[name]
+
+
+def cache_class_names(session: SparkSession) -> None:
+    """Make the session's JVM view a :class:`NameCachingJVMView` (PySpark and the tests reach
+    the JVM through this one object)."""
+    view = session.sparkContext._jvm
+    if type(view) is JVMView:
+        view.__class__ = NameCachingJVMView
 
 
 _warming: dict[str, Any] = {}

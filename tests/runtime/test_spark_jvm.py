@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from py4j.java_gateway import JavaClass, JavaPackage, JVMView
 from pyspark.sql import SparkSession
 
 from tests.runtime import spark_jvm
+from tests.runtime.conftest import NameCachingJVMView
 
 
 @pytest.fixture
@@ -100,3 +102,18 @@ def test_the_session_maps_the_archive_when_there_is_one(spark: SparkSession) -> 
     assert [a for a in arguments if a.startswith("-XX:SharedArchiveFile=")] == options[:1]
     if options:
         assert "sharing" in jvm.System.getProperty("java.vm.info")
+
+
+def test_the_sessions_jvm_view_resolves_each_name_once(spark: SparkSession) -> None:
+    """PySpark's lookups by simple name (tests/runtime/conftest.py) are answered from the view's
+    cache after the first, with what the JVM answers: the same class or package object again,
+    no new round trip."""
+    view: Any = spark.sparkContext._jvm
+    assert type(view) is NameCachingJVMView
+    classes = {"functions": "org.apache.spark.sql.functions", "System": "java.lang.System"}
+    for name, fqn in classes.items():
+        resolved = getattr(view, name)
+        assert isinstance(resolved, JavaClass) and getattr(view, name) is resolved
+        assert resolved._fqn == JVMView.__getattr__(view, name)._fqn == fqn
+    package = view.org
+    assert isinstance(package, JavaPackage) and view.org is package
