@@ -396,6 +396,12 @@ def process(
             F.collect_set(F.when(valid, F.col(f"{_CHECK}.event_day"))).alias("days"),
             F.collect_set(F.when(valid, F.col(f"{_CHECK}.payload_type"))).alias("types"),
         ).collect()[0]
+        if not stats["valid"]:  # nothing to curate: no merge and no curated write
+            counts = {**_empty_counts(), "files": len(files), "read": stats["read"]}
+            counts["quarantined"] = stats["read"]
+            if counts["quarantined"]:
+                _write_quarantine(_quarantine_rows(checked), quarantine_path, batch)
+            return counts
         dates = [_EPOCH_DAY + timedelta(days=day) for day in stats["days"]]
         existing = read_existing(spark, output_path, dates)
         payload = schema.storable(
@@ -442,15 +448,24 @@ def process(
         # again.
         merged = merge(new, existing, payload).localCheckpoint(eager=True)
         kept, was_curated = F.col(_RANK) == 1, F.col(_EXISTING)
-        tally = (
-            merged.agg(
-                F.count(F.when(kept & ~was_curated, F.lit(1))).alias("curated_new"),
-                F.count(F.when(was_curated, F.lit(1))).alias("existing"),
-                F.count(F.when(kept & was_curated, F.lit(1))).alias("merged_existing"),
+        # One job over both: a flag per count for each merged row and each failed conversion.
+        flags = merged.select(
+            (kept & ~was_curated).alias("curated_new"),
+            was_curated.alias("existing"),
+            (kept & was_curated).alias("merged_existing"),
+            F.lit(False).alias("errors"),
+        ).unionByName(
+            failed.select(
+                *(
+                    F.lit(False).alias(name)
+                    for name in ("curated_new", "existing", "merged_existing")
+                ),
+                F.lit(True).alias("errors"),
             )
-            .crossJoin(failed.agg(F.count(F.lit(1)).alias("errors")))
-            .collect()[0]
         )
+        tally = flags.agg(
+            *(F.count(F.when(F.col(name), F.lit(1))).alias(name) for name in flags.columns)
+        ).collect()[0]
         errors = tally["errors"]
         counts = {
             "files": len(files),
@@ -474,10 +489,9 @@ def process(
             )
         if errors:
             LOG.error("spark_etl: %d valid event(s) could not be converted (a defect)", errors)
-        quarantine = _quarantine_rows(checked.where(~valid), failed)
         if counts["quarantined"]:
-            quarantine.write.mode("overwrite").json(
-                fileio.child(quarantine_path, f"{BATCH_COLUMN}={batch}")
+            _write_quarantine(
+                _quarantine_rows(checked.where(~valid), failed), quarantine_path, batch
             )
     finally:
         checked.unpersist()
@@ -492,7 +506,10 @@ def _sql(function: str, field: str) -> Column:
     return F.expr(f"{function}(`{_CHECK}`.`{field}`)")
 
 
-def _quarantine_rows(rejected: DataFrame, failed: DataFrame) -> DataFrame:
+def _quarantine_rows(rejected: DataFrame, failed: DataFrame | None = None) -> DataFrame:
+    """The quarantine records of the ``rejected`` lines (their reason) and of the valid lines
+    whose conversion ``failed`` (``internal_error``)."""
+
     def rows(frame: DataFrame, reason: Column) -> DataFrame:
         raw_base64 = F.col(f"{_CHECK}.raw_base64")
         return frame.select(
@@ -503,9 +520,14 @@ def _quarantine_rows(rejected: DataFrame, failed: DataFrame) -> DataFrame:
             *(F.col(f"{_CHECK}.{name}").alias(name) for name in KEY_COLUMNS),
         )
 
-    return rows(rejected, F.col(f"{_CHECK}.reason")).unionByName(
-        rows(failed, F.lit(INTERNAL_ERROR))
-    )
+    quarantined = rows(rejected, F.col(f"{_CHECK}.reason"))
+    if failed is None:
+        return quarantined
+    return quarantined.unionByName(rows(failed, F.lit(INTERNAL_ERROR)))
+
+
+def _write_quarantine(rows: DataFrame, quarantine_path: str, batch: str) -> None:
+    rows.write.mode("overwrite").json(fileio.child(quarantine_path, f"{BATCH_COLUMN}={batch}"))
 
 
 #: The runs under way in this process, per session:

@@ -565,7 +565,14 @@ def test_main_on_an_input_where_every_line_is_malformed(
         "--job-bookmark-option",
         "job-bookmark-disable",
     ]
-    assert spark_etl.main(arguments) == 0
+    context = spark.sparkContext
+    context.setJobGroup("every-line-malformed", "the first run")  # this thread's jobs only
+    try:
+        assert spark_etl.main(arguments) == 0
+    finally:
+        context.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]
+    # nothing to merge: one job counts the lines, one writes the quarantine
+    assert len(context.statusTracker().getJobIdsForGroup("every-line-malformed")) == 2
     expected = counts(read=3, new=0, duplicates=0, merged=0, replaced=0, quarantined=3, files=2)
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == expected
     assert not output.exists()  # nothing to curate: no write
