@@ -449,17 +449,17 @@ def process(
         merged = merge(new, existing, payload).localCheckpoint(eager=True)
         kept, was_curated = F.col(_RANK) == 1, F.col(_EXISTING)
         # One job over both: a flag per count for each merged row and each failed conversion.
+        merged_flags = {
+            "curated_new": kept & ~was_curated,
+            "existing": was_curated,
+            "merged_existing": kept & was_curated,
+        }
         flags = merged.select(
-            (kept & ~was_curated).alias("curated_new"),
-            was_curated.alias("existing"),
-            (kept & was_curated).alias("merged_existing"),
+            *(flag.alias(name) for name, flag in merged_flags.items()),
             F.lit(False).alias("errors"),
         ).unionByName(
             failed.select(
-                *(
-                    F.lit(False).alias(name)
-                    for name in ("curated_new", "existing", "merged_existing")
-                ),
+                *(F.lit(False).alias(name) for name in merged_flags),
                 F.lit(True).alias("errors"),
             )
         )
